@@ -1,0 +1,34 @@
+// swift-tools-version:5.9
+import PackageDescription
+
+// Release builds drop bounds/overflow checks in the library: its kernels already work on
+// unsafe pointers and every shape is validated once at the API boundary.
+let fastMath: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+
+let package = Package(
+    name: "dann-dist",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "dann-dist", targets: ["dann-dist"]),
+        .library(name: "DANN", targets: ["DANN"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev"])]),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+        .target(name: "DANN", dependencies: ["CMPI", "COpenBLAS", "CZlib", "CPNG"],
+                swiftSettings: fastMath),
+        .executableTarget(name: "dann-dist", dependencies: [
+            "DANN", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "DANNTests", dependencies: ["DANN"]),
+    ]
+)
