@@ -1,0 +1,68 @@
+/// A parameter tensor a layer owns: its name within the layer ("weight", "bias") and PyTorch shape.
+public struct ParameterSpec: Equatable, Sendable {
+    public var name: String
+    public var shape: [Int]
+    public var count: Int { shape.reduce(1, *) }
+}
+
+/// What a forward pass needs besides its input: train or eval, and the keys of the stateless dropout RNG.
+public struct ForwardContext {
+    public var training: Bool
+    public var seed: UInt64
+    public var step: Int
+    /// One key per batch row: the sample's position in the global batch (see `DANNModel`).
+    public var rowKeys: UnsafePointer<UInt64>?
+
+    public init(training: Bool, seed: UInt64 = 0, step: Int = 0, rowKeys: UnsafePointer<UInt64>? = nil) {
+        self.training = training
+        self.seed = seed
+        self.step = step
+        self.rowKeys = rowKeys
+    }
+
+    public static let inference = ForwardContext(training: false)
+}
+
+/// One layer: forward and backward over a batch, parameters bound into the model's arenas.
+/// A layer keeps what its backward needs (its input pointer, column buffer, argmax, mask) from the last
+/// forward; buffers grow on the first step and are then reused, so steady-state steps allocate nothing.
+public protocol Layer: AnyObject {
+    /// Floats per sample going in and coming out.
+    var inputSize: Int { get }
+    var outputSize: Int { get }
+    var parameterSpecs: [ParameterSpec] { get }
+    /// Points the layer at its slices of the parameter and gradient arenas, one per spec, in order.
+    func bind(parameters: [UnsafeMutablePointer<Float>], gradients: [UnsafeMutablePointer<Float>])
+    func forward(_ input: UnsafePointer<Float>, batch: Int, context: ForwardContext) -> UnsafePointer<Float>
+    /// Writes the parameter gradients (overwriting: each parameter is used once per step) and returns the
+    /// input gradient, or nil when `needInputGradient` is false.
+    func backward(_ gradOutput: UnsafePointer<Float>, batch: Int, needInputGradient: Bool) -> UnsafePointer<Float>?
+}
+
+extension Layer {
+    public var parameterSpecs: [ParameterSpec] { [] }
+    public func bind(parameters: [UnsafeMutablePointer<Float>], gradients: [UnsafeMutablePointer<Float>]) {}
+}
+
+/// Layers applied in order; backward in reverse.
+public struct Sequential {
+    public var layers: [Layer]
+
+    public init(_ layers: [Layer]) { self.layers = layers }
+
+    public func forward(_ input: UnsafePointer<Float>, batch: Int, context: ForwardContext) -> UnsafePointer<Float> {
+        var x = input
+        for layer in layers { x = layer.forward(x, batch: batch, context: context) }
+        return x
+    }
+
+    /// Backward through every layer; the first layer's input gradient only if asked for.
+    @discardableResult
+    public func backward(_ gradOutput: UnsafePointer<Float>, batch: Int, needInputGradient: Bool) -> UnsafePointer<Float>? {
+        var g: UnsafePointer<Float>? = gradOutput
+        for (i, layer) in layers.enumerated().reversed() {
+            g = layer.backward(g!, batch: batch, needInputGradient: needInputGradient || i > 0)
+        }
+        return g
+    }
+}

@@ -1,0 +1,52 @@
+/// One entry of a network branch, as in the seed's `nn.Sequential` (its position gives the tensor name).
+public enum LayerSpec: Equatable, Sendable {
+    case conv(out: Int, kernel: Int, padding: Int)
+    case relu
+    case maxPool(kernel: Int, stride: Int, padding: Int)
+    case dropout
+    case linear(out: Int)
+}
+
+/// The three branches of a DANN: extractor E (images → features), label classifier C and domain classifier D
+/// (behind the gradient reversal layer). Tensor names are `E.<i>`, `G_c.<i>`, `G_d.<i>` by position.
+public struct Architecture: Equatable, Sendable {
+    public var name: String
+    public var inputChannels: Int
+    public var inputSize: Int
+    public var extractor: [LayerSpec]
+    public var classifier: [LayerSpec]
+    public var discriminator: [LayerSpec]
+
+    /// The seed repository's network (SVHN→MNIST reproduction): 33,372,108 parameters, 6272 features.
+    public static let seed = Architecture(
+        name: "seed", inputChannels: 3, inputSize: 28,
+        extractor: [.conv(out: 64, kernel: 5, padding: 2), .relu, .maxPool(kernel: 3, stride: 2, padding: 1),
+                    .conv(out: 64, kernel: 5, padding: 2), .relu, .maxPool(kernel: 3, stride: 2, padding: 1),
+                    .conv(out: 128, kernel: 5, padding: 2), .relu, .dropout],
+        classifier: [.linear(out: 3072), .relu, .linear(out: 2048), .relu, .linear(out: 10)],
+        discriminator: [.linear(out: 1024), .relu, .linear(out: 1024), .relu, .linear(out: 2)])
+
+    /// The DANN paper's MNIST→MNIST-M network: 768 features.
+    public static let small = Architecture(
+        name: "small", inputChannels: 3, inputSize: 28,
+        extractor: [.conv(out: 32, kernel: 5, padding: 0), .relu, .maxPool(kernel: 2, stride: 2, padding: 0),
+                    .conv(out: 48, kernel: 5, padding: 0), .relu, .maxPool(kernel: 2, stride: 2, padding: 0)],
+        classifier: [.linear(out: 100), .relu, .linear(out: 100), .relu, .linear(out: 10)],
+        discriminator: [.linear(out: 100), .relu, .linear(out: 2)])
+
+    public static let presets: [Architecture] = [.seed, .small]
+
+    public static func named(_ name: String) throws -> Architecture {
+        guard let arch = presets.first(where: { $0.name == name }) else {
+            throw DANNError("unknown architecture '\(name)' (expected one of: \(presets.map(\.name).joined(separator: ", ")))")
+        }
+        return arch
+    }
+
+    /// The same network on a different input size (e.g. `--input-size 32`).
+    public func withInputSize(_ size: Int) -> Architecture {
+        var copy = self
+        copy.inputSize = size
+        return copy
+    }
+}

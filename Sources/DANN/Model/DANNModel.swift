@@ -1,0 +1,209 @@
+/// A DANN: extractor E, label classifier C, and domain classifier D behind a gradient reversal layer,
+/// with every parameter in one `ParameterArena`.
+///
+/// Loss on a global batch of B source and B target images (this process holds a slice of it):
+/// `L = mean_s NLL(C(E(xs)), ys) + mean_s NLL(D(E(xs)), 0) + mean_t NLL(D(E(xt)), 1)`, each mean over the
+/// global B, so gradients summed over ranks equal the single-process gradient.
+public final class DANNModel {
+    public let architecture: Architecture
+    public let arena: ParameterArena
+    public let featureSize: Int
+    /// Floats per input image (channels × size × size).
+    public let imageSize: Int
+    public let extractor: Sequential
+    public let classifier: Sequential
+    public let gradientReversal: GradientReversal
+    public let discriminator: Sequential
+
+    private let featureGrad = FloatBuffer()
+    private let labelGrad = FloatBuffer()
+    private let domainGrad = FloatBuffer()
+    private let domainTargets = AlignedBuffer<Int32>()
+    private let rowKeys = AlignedBuffer<UInt64>()
+
+    /// One process's slice of a global step: `images` holds its source rows, then its target rows.
+    public struct Batch {
+        public var images: UnsafePointer<Float>
+        public var labels: UnsafePointer<Int32>
+        public var sourceCount: Int
+        public var targetCount: Int
+        /// B: source (and target) images per step over all processes; losses are means over it.
+        public var globalBatch: Int
+        /// Where this slice starts in the global batch (keys the dropout masks).
+        public var sliceOffset: Int
+
+        public init(images: UnsafePointer<Float>, labels: UnsafePointer<Int32>, sourceCount: Int, targetCount: Int,
+                    globalBatch: Int, sliceOffset: Int = 0) {
+            self.images = images
+            self.labels = labels
+            self.sourceCount = sourceCount
+            self.targetCount = targetCount
+            self.globalBatch = globalBatch
+            self.sliceOffset = sliceOffset
+        }
+    }
+
+    /// This slice's share of the step's losses (already divided by the global B) and correct counts.
+    public struct StepResult: Equatable {
+        public var labelLoss = 0.0
+        public var domainLoss = 0.0
+        public var labelCorrect = 0
+        public var domainCorrect = 0
+    }
+
+    public init(architecture: Architecture, dropout: Float = 0.5) throws {
+        guard case .conv = architecture.extractor.first else {
+            throw DANNError("architecture '\(architecture.name)': the extractor must start with a convolution")
+        }
+        self.architecture = architecture
+        imageSize = architecture.inputChannels * architecture.inputSize * architecture.inputSize
+        var specs: [(name: String, shape: [Int])] = []
+        var layers: [Layer] = []
+
+        func add(_ layer: Layer, prefix: String, index: Int) {
+            layers.append(layer)
+            for p in layer.parameterSpecs { specs.append(("\(prefix).\(index).\(p.name)", p.shape)) }
+        }
+
+        // Extractor: spatial layers on channel-major planes, then a flatten before the first flat layer.
+        var channels = architecture.inputChannels, height = architecture.inputSize, width = architecture.inputSize
+        var flat: Int? = nil
+        for (i, spec) in architecture.extractor.enumerated() {
+            if flat == nil, spec == .dropout {
+                layers.append(Flatten(channels: channels, planeSize: height * width))
+                flat = channels * height * width
+            }
+            switch spec {
+            case let .conv(out, kernel, padding):
+                let conv = Conv2D(inChannels: channels, outChannels: out, height: height, width: width,
+                                  kernel: kernel, padding: padding, inputIsImageMajor: i == 0)
+                add(conv, prefix: "E", index: i)
+                (channels, height, width) = (out, conv.geometry.outHeight, conv.geometry.outWidth)
+            case .relu:
+                add(ReLU(size: flat ?? channels * height * width), prefix: "E", index: i)
+            case let .maxPool(kernel, stride, padding):
+                let pool = MaxPool(channels: channels, height: height, width: width, kernel: kernel, stride: stride, padding: padding)
+                add(pool, prefix: "E", index: i)
+                (height, width) = (pool.geometry.outHeight, pool.geometry.outWidth)
+            case .dropout:
+                add(Dropout(size: flat!, rate: dropout), prefix: "E", index: i)
+            case .linear:
+                throw DANNError("architecture '\(architecture.name)': linear layers belong to the classifiers")
+            }
+        }
+        if flat == nil {
+            layers.append(Flatten(channels: channels, planeSize: height * width))
+            flat = channels * height * width
+        }
+        featureSize = flat!
+        extractor = Sequential(layers)
+
+        func head(_ spec: [LayerSpec], prefix: String, classes: Int) throws -> Sequential {
+            layers = []
+            var size = flat!
+            for (i, s) in spec.enumerated() {
+                switch s {
+                case let .linear(out):
+                    add(Linear(inputSize: size, outputSize: out), prefix: prefix, index: i)
+                    size = out
+                case .relu: add(ReLU(size: size), prefix: prefix, index: i)
+                case .dropout: add(Dropout(size: size, rate: dropout), prefix: prefix, index: i)
+                default: throw DANNError("architecture '\(architecture.name)': \(prefix) may hold linear, relu and dropout only")
+                }
+            }
+            guard size == classes else {
+                throw DANNError("architecture '\(architecture.name)': \(prefix) ends with \(size) outputs, expected \(classes)")
+            }
+            return Sequential(layers)
+        }
+        classifier = try head(architecture.classifier, prefix: "G_c", classes: 10)
+        gradientReversal = GradientReversal(size: featureSize)
+        discriminator = try head(architecture.discriminator, prefix: "G_d", classes: 2)
+
+        arena = ParameterArena(specs)
+        var offset = 0
+        for layer in extractor.layers + classifier.layers + discriminator.layers {
+            let ps = layer.parameterSpecs
+            guard !ps.isEmpty else { continue }
+            var params: [UnsafeMutablePointer<Float>] = []
+            var grads: [UnsafeMutablePointer<Float>] = []
+            for p in ps {
+                params.append(arena.parameters + offset)
+                grads.append(arena.gradients + offset)
+                offset += p.count
+            }
+            layer.bind(parameters: params, gradients: grads)
+        }
+    }
+
+    public var parameterCount: Int { arena.count }
+
+    public func initialize(seed: UInt64) { Initialization.apply(to: arena, seed: seed) }
+
+    /// Forward and backward over one slice: fills the gradient arena (this slice's share of ∂L/∂θ) and
+    /// returns its losses. With `sourceOnly` the domain terms are dropped and D's gradients are zero.
+    @discardableResult
+    public func computeGradients(_ batch: Batch, lambda: Float, step: Int, seed: UInt64, sourceOnly: Bool = false) -> StepResult {
+        let ns = batch.sourceCount
+        let n = sourceOnly ? ns : ns + batch.targetCount
+        let scale = 1 / Float(batch.globalBatch)
+        prepareRows(batch, rows: n)
+        var result = StepResult()
+
+        let context = ForwardContext(training: true, seed: seed, step: step, rowKeys: rowKeys.pointer)
+        let features = extractor.forward(batch.images, batch: n, context: context)
+        let dFeatures = featureGrad.reserve(n * featureSize)
+
+        if sourceOnly {
+            zeroGradients(prefix: "G_d.")
+        } else {
+            let logits = discriminator.forward(gradientReversal.forward(features, batch: n, context: context), batch: n, context: context)
+            let dLogits = domainGrad.reserve(n * 2)
+            result.domainLoss = LogSoftmaxNLL.forwardBackward(
+                logits: logits, targets: domainTargets.pointer, rows: n, classes: 2, scale: scale,
+                grad: dLogits, correct: &result.domainCorrect)
+            let dReversed = discriminator.backward(dLogits, batch: n, needInputGradient: true)!
+            dFeatures.update(from: gradientReversal.backward(dReversed, batch: n, needInputGradient: true)!, count: n * featureSize)
+        }
+
+        if ns > 0 {
+            let logits = classifier.forward(features, batch: ns, context: context)
+            let dLogits = labelGrad.reserve(ns * 10)
+            result.labelLoss = LogSoftmaxNLL.forwardBackward(logits: logits, targets: batch.labels, rows: ns, classes: 10,
+                                                             scale: scale, grad: dLogits, correct: &result.labelCorrect)
+            let dClassifier = classifier.backward(dLogits, batch: ns, needInputGradient: true)!
+            if sourceOnly {
+                dFeatures.update(from: dClassifier, count: ns * featureSize)
+            } else {
+                Elementwise.add(dClassifier, into: dFeatures, count: ns * featureSize)
+            }
+        } else {
+            zeroGradients(prefix: "G_c.")
+            if sourceOnly { dFeatures.update(repeating: 0, count: n * featureSize) }
+        }
+        extractor.backward(dFeatures, batch: n, needInputGradient: false)
+        return result
+    }
+
+    /// Label logits [count × 10] for `count` images (inference: no dropout). Valid until the next call.
+    public func classify(_ images: UnsafePointer<Float>, count: Int) -> UnsafePointer<Float> {
+        classifier.forward(extractor.forward(images, batch: count, context: .inference), batch: count, context: .inference)
+    }
+
+    private func prepareRows(_ batch: Batch, rows n: Int) {
+        let targets = domainTargets.reserve(n), keys = rowKeys.reserve(n)
+        for i in 0..<n {
+            let isTarget = i >= batch.sourceCount
+            targets[i] = isTarget ? 1 : 0
+            // Source sample j of the global batch is keyed j, target sample j is keyed B + j.
+            let local = isTarget ? i - batch.sourceCount : i
+            keys[i] = UInt64((isTarget ? batch.globalBatch : 0) + batch.sliceOffset + local)
+        }
+    }
+
+    private func zeroGradients(prefix: String) {
+        for entry in arena.entries where entry.name.hasPrefix(prefix) {
+            arena.gradient(entry).update(repeating: 0)
+        }
+    }
+}

@@ -1,0 +1,37 @@
+/// SGD with momentum and weight decay, exactly as `torch.optim.SGD` (dampening 0, no Nesterov):
+/// `g = grad + wd·w; v = μ·v + g` (v = g on the first step); `w −= lr·v`, on every parameter.
+public final class SGD {
+    public var momentum: Float
+    public var weightDecay: Float
+    public let velocity: FloatBuffer
+    public let count: Int
+    /// False until the first step: PyTorch initialises the buffer with the first gradient.
+    public var hasVelocity = false
+
+    public init(count: Int, momentum: Float = 0.9, weightDecay: Float = 1e-5) {
+        self.count = count
+        self.momentum = momentum
+        self.weightDecay = weightDecay
+        velocity = FloatBuffer(capacity: count)
+        velocity.pointer.update(repeating: 0, count: count)
+    }
+
+    public func step(parameters w: UnsafeMutablePointer<Float>, gradients grad: UnsafePointer<Float>, learningRate: Float) {
+        let v = velocity.pointer, mu = momentum, wd = weightDecay, lr = learningRate
+        if hasVelocity {
+            for i in 0..<count {
+                let g = grad[i] + wd * w[i]
+                let vi = mu * v[i] + g
+                v[i] = vi
+                w[i] -= lr * vi
+            }
+        } else {
+            for i in 0..<count {
+                let g = grad[i] + wd * w[i]
+                v[i] = g
+                w[i] -= lr * g
+            }
+            hasVelocity = true
+        }
+    }
+}
