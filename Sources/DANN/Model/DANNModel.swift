@@ -148,6 +148,7 @@ public final class DANNModel {
         let n = sourceOnly ? ns : ns + batch.targetCount
         let scale = 1 / Float(batch.globalBatch)
         prepareRows(batch, rows: n)
+        gradientReversal.lambda = lambda
         var result = StepResult()
 
         let context = ForwardContext(training: true, seed: seed, step: step, rowKeys: rowKeys.pointer)
