@@ -53,6 +53,9 @@ private struct SelfTestReport {
     var doubleSums: [Double] = []
     var doubleMax: [Double] = []
     var broadcastChecksum = 0
+    var roundingHashBlocking = ""
+    var roundingHashBucketed = ""
+    var roundingMaxRelativeError = 0.0
     var bench: AllreduceBench?
 
     init(comm: Communicator, count: Int, buckets: Int) {
@@ -84,6 +87,26 @@ private struct SelfTestReport {
         }
         bucketsEqualBlocking = bucketed == blocking
 
+        // Values whose sums round: every rank must still end with the same bits (or the ranks' weights drift).
+        func roundingPattern(_ r: Int) -> [Float] { (0..<count).map { Float(r + 1) * 0.1 + Float($0 % 1000) * 1.0e-3 + 1 / Float(r + 3) } }
+        var rounding = roundingPattern(rank)
+        rounding.withUnsafeMutableBufferPointer { comm.allreduceSum($0.baseAddress!, count: count) }
+        roundingHashBlocking = Self.bitHash(rounding)
+        let exact = (0..<comm.size).map(roundingPattern).reduce([Double](repeating: 0, count: count)) { sum, values in
+            zip(sum, values).map { $0 + Double($1) }
+        }
+        roundingMaxRelativeError = zip(rounding, exact).map { abs(Double($0) - $1) / abs($1) }.max() ?? 0
+        var roundingBucketed = roundingPattern(rank)
+        roundingBucketed.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            let pending = (0..<self.buckets).map { bucket in
+                comm.startAllreduceSum(base + count * bucket / self.buckets,
+                                       count: count * (bucket + 1) / self.buckets - count * bucket / self.buckets)
+            }
+            comm.waitAll(pending)
+        }
+        roundingHashBucketed = Self.bitHash(roundingBucketed)
+
         doubleSums = [Double(rank) + 0.25, Double(rank * rank), 1e10 + Double(rank)]
         doubleSums.withUnsafeMutableBufferPointer { comm.allreduceSum($0.baseAddress!, count: $0.count) }
         doubleMax = [Double(rank), 5 - Double(rank)]
@@ -94,12 +117,24 @@ private struct SelfTestReport {
         broadcastChecksum = bytes.enumerated().reduce(0) { $0 + Int($1.element) * ($1.offset + 1) }
     }
 
+    /// FNV-1a over the values' bit patterns, as hex: equal hashes mean (almost surely) bitwise-equal buffers.
+    static func bitHash(_ values: [Float]) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for value in values {
+            hash ^= UInt64(value.bitPattern)
+            hash = hash &* 0x0000_0100_0000_01B3
+        }
+        return String(hash, radix: 16)
+    }
+
     /// This rank's own facts, gathered on rank 0.
     var rankRecord: String {
         let host = comm.hostname.replacingOccurrences(of: "\"", with: "")
         return "{\"rank\":\(comm.rank),\"local_rank\":\(comm.localRank),\"local_size\":\(comm.localSize),"
             + "\"hostname\":\"\(host)\",\"float_checksum\":\(floatChecksum),"
             + "\"buckets_equal_blocking\":\(bucketsEqualBlocking),\"broadcast_checksum\":\(broadcastChecksum),"
+            + "\"rounding_hash_blocking\":\"\(roundingHashBlocking)\",\"rounding_hash_bucketed\":\"\(roundingHashBucketed)\","
+            + "\"rounding_max_relative_error\":\(roundingMaxRelativeError),"
             + "\"threads_per_rank\":\(defaultThreadsPerRank(localSize: comm.localSize))}"
     }
 
