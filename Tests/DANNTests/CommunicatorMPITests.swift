@@ -42,7 +42,9 @@ final class CommunicatorMPITests: XCTestCase {
             XCTAssertEqual(record["float_checksum"] as? Double, expected.floatChecksum, "rank \(rank)", file: file, line: line)
             XCTAssertEqual(record["buckets_equal_blocking"] as? Bool, true, "rank \(rank)", file: file, line: line)
             XCTAssertEqual(record["broadcast_checksum"] as? Int, expected.broadcastChecksum, "rank \(rank)", file: file, line: line)
-            XCTAssertEqual(record["threads_per_rank"] as? Int, max(1, cores / ranks), "rank \(rank)", file: file, line: line)
+            // Ranks run unbound (--bind-to none), so they may use what this process may use.
+            let allowed = coresAllowedByAffinity() ?? cores
+            XCTAssertEqual(record["threads_per_rank"] as? Int, min(max(1, cores / ranks), allowed), "rank \(rank)", file: file, line: line)
             // Rounded sums: near the exact sum, and the very same bits on every rank (blocking and bucketed).
             XCTAssertLessThanOrEqual(record["rounding_max_relative_error"] as? Double ?? 1, Double(ranks) * 1.2e-7, "rank \(rank)", file: file, line: line)
             XCTAssertEqual(record["rounding_hash_blocking"] as? String, perRank[0]["rounding_hash_blocking"] as? String, "rank \(rank)", file: file, line: line)
@@ -79,6 +81,13 @@ final class CommunicatorMPITests: XCTestCase {
         let result = try run(try executable(), ["mpi-selftest", "--mpi", "--chunk", "1000"], environment: environmentWithoutLauncher())
         XCTAssertEqual(result.status, 0, result.stderr)
         try check(try parseLastLine(result.stdout), ranks: 1, count: 10_007, communicator: "mpi")
+    }
+
+    func testRankBoundToOneCoreGetsOneThread() throws {
+        let result = try runMPI(ranks: 1, ["mpi-selftest"], binding: ["--bind-to", "core"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let perRank = try XCTUnwrap(try parseLastLine(result.stdout)["ranks"] as? [[String: Any]])
+        XCTAssertEqual(perRank.first?["threads_per_rank"] as? Int, 1)
     }
 
     func testAbortEndsAllRanksAndPrintsOnce() throws {
@@ -133,13 +142,14 @@ final class CommunicatorMPITests: XCTestCase {
         ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") && !$0.key.hasPrefix("PMI_") }
     }
 
-    private func runMPI(ranks: Int, _ arguments: [String], watchFor: String? = nil, deadlineAfterMatch: Double = 10) throws -> RunResult {
+    private func runMPI(ranks: Int, _ arguments: [String], binding: [String] = ["--bind-to", "none"], watchFor: String? = nil, deadlineAfterMatch: Double = 10) throws -> RunResult {
         try requireMPIRun()
         var environment = environmentWithoutLauncher()
         // Containers run as root; Open MPI refuses that unless told twice.
         environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-        let launcher = ["--allow-run-as-root", "--oversubscribe", "--mca", "btl", "self,vader", "-np", String(ranks), try executable()]
+        let launcher = ["--allow-run-as-root", "--oversubscribe", "--mca", "btl", "self,vader"]
+            + binding + ["-np", String(ranks), try executable()]
         return try run(mpirunPath, launcher + arguments, environment: environment, watchFor: watchFor, deadlineAfterMatch: deadlineAfterMatch)
     }
 

@@ -51,13 +51,29 @@ final class CommunicatorTests: XCTestCase {
     }
 
     func testThreadsPerRankSplitsCores() {
-        XCTAssertEqual(defaultThreadsPerRank(localSize: 1, cores: 2), 2)
-        XCTAssertEqual(defaultThreadsPerRank(localSize: 2, cores: 2), 1)
-        XCTAssertEqual(defaultThreadsPerRank(localSize: 4, cores: 2), 1, "never below one thread")
-        XCTAssertEqual(defaultThreadsPerRank(localSize: 3, cores: 16), 5)
-        XCTAssertEqual(defaultThreadsPerRank(localSize: 0, cores: 8), 8)
-        XCTAssertEqual(defaultThreadsPerRank(localSize: 4, cores: 16, override: 7), 7)
-        XCTAssertEqual(defaultThreadsPerRank(localSize: 4, cores: 16, override: 0), 4, "0 means no override")
-        XCTAssertEqual(defaultThreadsPerRank(localSize: 1), ProcessInfo.processInfo.activeProcessorCount)
+        XCTAssertEqual(defaultThreadsPerRank(localSize: 1, cores: 2, allowedCores: nil), 2)
+        XCTAssertEqual(defaultThreadsPerRank(localSize: 2, cores: 2, allowedCores: nil), 1)
+        XCTAssertEqual(defaultThreadsPerRank(localSize: 4, cores: 2, allowedCores: nil), 1, "never below one thread")
+        XCTAssertEqual(defaultThreadsPerRank(localSize: 3, cores: 16, allowedCores: nil), 5)
+        XCTAssertEqual(defaultThreadsPerRank(localSize: 0, cores: 8, allowedCores: nil), 8)
+        XCTAssertEqual(defaultThreadsPerRank(localSize: 1, cores: 16, allowedCores: 16), 16)
+        XCTAssertEqual(defaultThreadsPerRank(localSize: 1, cores: 16, allowedCores: 1), 1, "a rank bound to one core")
+        XCTAssertEqual(defaultThreadsPerRank(localSize: 2, cores: 16, allowedCores: 4), 4)
+        XCTAssertEqual(defaultThreadsPerRank(localSize: 4, cores: 16, allowedCores: 1, override: 7), 7)
+        XCTAssertEqual(defaultThreadsPerRank(localSize: 4, cores: 16, allowedCores: nil, override: 0), 4, "0 means no override")
+    }
+
+    func testAffinityCountMatchesNproc() throws {
+        // nproc (coreutils) counts the CPUs in this process's affinity mask via sched_getaffinity.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["nproc"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(coresAllowedByAffinity(), Int(output.trimmingCharacters(in: .whitespacesAndNewlines)))
+        XCTAssertEqual(defaultThreadsPerRank(localSize: 1), min(ProcessInfo.processInfo.activeProcessorCount, coresAllowedByAffinity()!))
     }
 }

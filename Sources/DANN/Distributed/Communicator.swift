@@ -77,11 +77,24 @@ public func makeCommunicator() -> Communicator {
 }
 
 /// OpenBLAS threads per rank: max(1, cores on the node / ranks on the node), unless `override` (e.g. the
-/// `--threads` flag) is given.
+/// `--threads` flag) is given, and never more than the cores this process may run on (mpirun binds a rank
+/// to one core by default for np <= 2, where more threads would only take turns on that core).
 public func defaultThreadsPerRank(localSize: Int, cores: Int = ProcessInfo.processInfo.activeProcessorCount,
-                                  override: Int? = nil) -> Int {
+                                  allowedCores: Int? = coresAllowedByAffinity(), override: Int? = nil) -> Int {
     if let override, override > 0 { return override }
-    return max(1, cores / max(1, localSize))
+    let share = max(1, cores / max(1, localSize))
+    guard let allowedCores, allowedCores > 0 else { return share }
+    return min(share, allowedCores)
+}
+
+/// The number of CPUs this process may run on (its affinity mask), or nil where that cannot be read.
+public func coresAllowedByAffinity() -> Int? {
+    // Swift's Glibc module hides sched_getaffinity (a _GNU_SOURCE call); the kernel prints the same mask here.
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed:") }) else { return nil }
+    let hex = line.dropFirst("Cpus_allowed:".count).filter { $0.isHexDigit }
+    let count = hex.reduce(0) { $0 + (Int(String($1), radix: 16) ?? 0).nonzeroBitCount }
+    return count > 0 ? count : nil
 }
 
 /// The machine's name as gethostname reports it (no DNS lookup, unlike `ProcessInfo.hostName`).
