@@ -59,6 +59,12 @@ final class SafeTensorsErrorTests: XCTestCase {
         }
     }
 
+    func testDirectoryIsNotAFile() {
+        XCTAssertThrowsError(try SafeTensors.read(path: directory.path)) { error in
+            XCTAssertEqual((error as? DANNError)?.message, "\(directory.path): not a regular file")
+        }
+    }
+
     func testTooShortForHeaderLength() {
         XCTAssertEqual(readError([1, 2, 3]), "file of 3 bytes is too short for a safetensors header")
         XCTAssertEqual(readError([]), "file of 0 bytes is too short for a safetensors header")

@@ -1,4 +1,9 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 extension SafeTensors {
     /// Headers of real checkpoints are a few kilobytes; the cap stops a corrupt length from allocating gigabytes.
@@ -7,18 +12,38 @@ extension SafeTensors {
     /// Reads and validates a whole safetensors file. Tensors come back by name, with `order` giving the order
     /// of their data in the file. Any inconsistency is a `DANNError.file(path, …)`.
     public static func read(path: String) throws -> (tensors: [String: TensorEntry], order: [String], metadata: [String: String]) {
-        let bytes: [UInt8]
-        do {
-            bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-        } catch {
-            let reason = FileManager.default.fileExists(atPath: path) ? "cannot read file" : "no such file"
-            throw DANNError.file(path, reason)
-        }
+        let bytes = try readWholeFile(path)
         do {
             return try decode(bytes)
         } catch let problem as SafeTensorsProblem {
             throw DANNError.file(path, problem.message)
         }
+    }
+
+    /// The file's bytes, read straight into an array (checkpoints are ~130 MB; no intermediate `Data` copy).
+    static func readWholeFile(_ path: String) throws -> [UInt8] {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw DANNError.file(path, errno == ENOENT ? "no such file" : "cannot open (\(String(cString: strerror(errno))))")
+        }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else {
+            throw DANNError.file(path, "not a regular file")
+        }
+        let size = Int(status.st_size)
+        var failure: String?
+        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+            while initialized < size {
+                let result = systemRead(descriptor, buffer.baseAddress! + initialized, size - initialized)
+                if result < 0, errno == EINTR { continue }
+                if result < 0 { failure = "read failed (\(String(cString: strerror(errno))))"; break }
+                if result == 0 { failure = "file shrank while being read"; break }
+                initialized += result
+            }
+        }
+        if let failure { throw DANNError.file(path, failure) }
+        return bytes
     }
 
     /// Validates and splits an in-memory safetensors file (see `read(path:)`).
@@ -154,6 +179,14 @@ extension SafeTensors {
         }
         return Layout(name: name, dtype: dtype, shape: shape, begin: offsets[0], end: offsets[1])
     }
+}
+
+private func systemRead(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+    #if canImport(Glibc)
+    return Glibc.read(descriptor, buffer, count)
+    #else
+    return Darwin.read(descriptor, buffer, count)
+    #endif
 }
 
 /// A problem found in safetensors bytes; `read(path:)` attaches the path.
