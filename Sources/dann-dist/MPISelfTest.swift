@@ -81,7 +81,8 @@ private struct SelfTestReport {
                 pending.append(comm.startAllreduceSum(base + start, count: end - start))
                 start = end
             }
-            // Wait for the first bucket alone and the rest together, as a trainer overlapping backward would.
+            // Nudge, wait for the first bucket alone, then the rest together, as a trainer overlapping backward would.
+            for reduction in pending { comm.progress(reduction) }
             if let first = pending.first { comm.wait(first) }
             comm.waitAll(pending)
         }

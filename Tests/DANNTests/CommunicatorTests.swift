@@ -20,6 +20,7 @@ final class CommunicatorTests: XCTestCase {
 
         let pending = floats.withUnsafeMutableBufferPointer { comm.startAllreduceSum($0.baseAddress!, count: 3) }
         XCTAssertTrue(pending.isComplete, "nothing to wait for in a group of one")
+        XCTAssertTrue(comm.progress(pending))
         comm.wait(pending)
         comm.waitAll([pending])
         XCTAssertEqual(floats, [1.5, -2, 3])

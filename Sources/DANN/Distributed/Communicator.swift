@@ -28,6 +28,10 @@ public protocol Communicator: AnyObject {
     func wait(_ pending: PendingReduction)
     /// Blocks until all of `pending` have completed.
     func waitAll(_ pending: [PendingReduction])
+    /// Lets started reductions advance without blocking and reports whether `pending` has completed. Open MPI
+    /// moves non-blocking collectives only inside MPI calls, so a trainer overlapping backward with
+    /// communication calls this between layers.
+    @discardableResult func progress(_ pending: PendingReduction) -> Bool
     /// Copies `bytes` bytes at `buffer` from rank `root` to every other rank.
     func broadcast(_ buffer: UnsafeMutableRawPointer, bytes: Int, root: Int)
     /// Gathers one small byte string from each rank; element r of the result came from rank r.
@@ -45,6 +49,9 @@ extension Communicator {
     public func waitAll(_ pending: [PendingReduction]) {
         for reduction in pending { wait(reduction) }
     }
+
+    /// Without a library that progresses in the background there is nothing to advance.
+    @discardableResult public func progress(_ pending: PendingReduction) -> Bool { pending.isComplete }
 
     /// True on the rank that prints, logs and writes files.
     public var isRoot: Bool { rank == 0 }

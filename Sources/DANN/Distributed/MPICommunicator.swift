@@ -39,7 +39,7 @@ public final class MPICommunicator: Communicator {
 
         // Ranks sharing memory are the ranks on this node; they split its cores between them.
         var node: MPI_Comm? = dann_mpi_comm_null()
-        MPI_Comm_split_type(world, dann_mpi_comm_type_shared(), value, dann_mpi_info_null(), &node)
+        MPI_Comm_split_type(world, dann_mpi_comm_type_shared(), Int32(rank), dann_mpi_info_null(), &node)
         MPI_Comm_rank(node, &value)
         localRank = Int(value)
         MPI_Comm_size(node, &value)
@@ -104,6 +104,19 @@ public final class MPICommunicator: Communicator {
         }
         pending.requests = []
         pending.isComplete = true
+    }
+
+    @discardableResult public func progress(_ pending: PendingReduction) -> Bool {
+        guard !pending.isComplete else { return true }
+        var done: Int32 = 0
+        pending.requests.withUnsafeMutableBufferPointer { requests in
+            _ = MPI_Testall(Int32(requests.count), requests.baseAddress, &done, dann_mpi_statuses_ignore())
+        }
+        if done != 0 {
+            pending.requests = []
+            pending.isComplete = true
+        }
+        return done != 0
     }
 
     public func waitAll(_ pending: [PendingReduction]) {
