@@ -9,6 +9,7 @@ static inline MPI_Datatype dann_mpi_double(void) { return MPI_DOUBLE; }
 static inline MPI_Datatype dann_mpi_int64(void) { return MPI_INT64_T; }
 static inline MPI_Datatype dann_mpi_uint8(void) { return MPI_UINT8_T; }
 static inline MPI_Datatype dann_mpi_char(void) { return MPI_CHAR; }
+static inline MPI_Datatype dann_mpi_byte(void) { return MPI_BYTE; }
 static inline MPI_Op dann_mpi_sum(void) { return MPI_SUM; }
 static inline MPI_Op dann_mpi_max(void) { return MPI_MAX; }
 static inline MPI_Op dann_mpi_min(void) { return MPI_MIN; }

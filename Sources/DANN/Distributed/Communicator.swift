@@ -1,0 +1,112 @@
+import Foundation
+
+/// What the trainer needs from a group of cooperating processes (DESIGN.md §3). The training code sees only
+/// this protocol; `SingleProcessCommunicator` and `MPICommunicator` are the two implementations.
+/// All calls are collective (every rank must make them in the same order) except `abort`.
+public protocol Communicator: AnyObject {
+    /// This process's index in the group, 0 ..< size.
+    var rank: Int { get }
+    /// Number of processes in the group.
+    var size: Int { get }
+    /// Index among the processes on this node (shared-memory domain).
+    var localRank: Int { get }
+    /// Number of processes on this node, used to split the cores between them.
+    var localSize: Int { get }
+    /// The name of the machine this rank runs on.
+    var hostname: String { get }
+
+    /// Replaces `buffer[0..<count]` with its elementwise sum over all ranks.
+    func allreduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int)
+    /// Replaces `buffer[0..<count]` with its elementwise sum over all ranks.
+    func allreduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int)
+    /// Replaces `buffer[0..<count]` with its elementwise maximum over all ranks.
+    func allreduceMax(_ buffer: UnsafeMutablePointer<Double>, count: Int)
+    /// Starts an in-place sum over ranks and returns at once; the buffer must stay untouched and alive until
+    /// `wait` returns. Every rank must start the same reductions in the same order.
+    func startAllreduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) -> PendingReduction
+    /// Blocks until a started reduction has completed (a second wait on the same one returns at once).
+    func wait(_ pending: PendingReduction)
+    /// Blocks until all of `pending` have completed.
+    func waitAll(_ pending: [PendingReduction])
+    /// Lets started reductions advance without blocking and reports whether `pending` has completed. Open MPI
+    /// moves non-blocking collectives only inside MPI calls, so a trainer overlapping backward with
+    /// communication calls this between layers.
+    @discardableResult func progress(_ pending: PendingReduction) -> Bool
+    /// Copies `bytes` bytes at `buffer` from rank `root` to every other rank.
+    func broadcast(_ buffer: UnsafeMutableRawPointer, bytes: Int, root: Int)
+    /// Gathers one small byte string from each rank; element r of the result came from rank r.
+    func allgather(_ bytes: [UInt8]) -> [[UInt8]]
+    /// Returns when every rank has called it.
+    func barrier()
+    /// Prints `message` as one line on stderr (from this rank only) and ends the whole job with status 1.
+    func abort(_ message: String) -> Never
+    /// Shuts the communicator down; call once at the end, after the last collective.
+    func finalize()
+}
+
+extension Communicator {
+    /// Waits for each reduction in turn.
+    public func waitAll(_ pending: [PendingReduction]) {
+        for reduction in pending { wait(reduction) }
+    }
+
+    /// Without a library that progresses in the background there is nothing to advance.
+    @discardableResult public func progress(_ pending: PendingReduction) -> Bool { pending.isComplete }
+
+    /// True on the rank that prints, logs and writes files.
+    public var isRoot: Bool { rank == 0 }
+}
+
+/// A reduction started by `startAllreduceSum`, completed by `wait`. Opaque to callers.
+public final class PendingReduction {
+    /// MPI requests of the chunks (empty for a single process); cleared by `wait`.
+    var requests: [MPIRequestHandle]
+
+    /// True once `wait` has returned for this reduction.
+    public internal(set) var isComplete: Bool
+
+    init(requests: [MPIRequestHandle]) {
+        self.requests = requests
+        self.isComplete = requests.isEmpty
+    }
+}
+
+/// True when this process was started by a launcher that gives it a place in a world of ranks
+/// (Open MPI's mpirun, or srun / another PMI/PMIx launcher).
+public func launchedByMPI(environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
+    ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE"].contains { environment[$0] != nil }
+}
+
+/// MPI when launched by mpirun/srun (env OMPI_COMM_WORLD_SIZE, PMIX_RANK or PMI_SIZE present), else a single
+/// process that makes no MPI calls at all, so the plain binary runs where MPI cannot start.
+public func makeCommunicator() -> Communicator {
+    launchedByMPI() ? MPICommunicator() : SingleProcessCommunicator()
+}
+
+/// OpenBLAS threads per rank: max(1, cores on the node / ranks on the node), unless `override` (e.g. the
+/// `--threads` flag) is given, and never more than the cores this process may run on (mpirun binds a rank
+/// to one core by default for np <= 2, where more threads would only take turns on that core).
+public func defaultThreadsPerRank(localSize: Int, cores: Int = ProcessInfo.processInfo.activeProcessorCount,
+                                  allowedCores: Int? = coresAllowedByAffinity(), override: Int? = nil) -> Int {
+    if let override, override > 0 { return override }
+    let share = max(1, cores / max(1, localSize))
+    guard let allowedCores, allowedCores > 0 else { return share }
+    return min(share, allowedCores)
+}
+
+/// The number of CPUs this process may run on (its affinity mask), or nil where that cannot be read.
+public func coresAllowedByAffinity() -> Int? {
+    // Swift's Glibc module hides sched_getaffinity (a _GNU_SOURCE call); the kernel prints the same mask here.
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed:") }) else { return nil }
+    let hex = line.dropFirst("Cpus_allowed:".count).filter { $0.isHexDigit }
+    let count = hex.reduce(0) { $0 + (Int(String($1), radix: 16) ?? 0).nonzeroBitCount }
+    return count > 0 ? count : nil
+}
+
+/// The machine's name as gethostname reports it (no DNS lookup, unlike `ProcessInfo.hostName`).
+func currentHostname() -> String {
+    var name = [CChar](repeating: 0, count: 256)
+    guard gethostname(&name, name.count - 1) == 0 else { return "localhost" }
+    return String(cString: name)
+}

@@ -1,0 +1,207 @@
+import ArgumentParser
+import DANN
+import Foundation
+
+/// Exercises every collective of the communicator with rank-dependent data; rank 0 prints one JSON line
+/// that the tests compare with values they compute themselves. Hidden: a tool for tests and cluster set-up.
+struct MPISelfTest: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mpi-selftest",
+        abstract: "Check the communicator's collectives (one JSON line from rank 0).",
+        shouldDisplay: false
+    )
+
+    @Option(help: "Floats in the allreduce test buffer.") var count = 10_007
+    @Option(help: "Buckets for the non-blocking allreduce (startAllreduceSum).") var buckets = 5
+    @Option(help: "Largest element count per MPI call (to exercise chunking of big buffers).") var chunk: Int?
+    @Flag(help: "Use MPI even without a launcher (MPI singleton).") var mpi = false
+    @Option(help: "This rank calls abort while the others wait in a barrier.") var abortRank: Int?
+    @Option(help: "Also time allreduces of this many floats (e.g. 33372108, the seed network).") var benchCount: Int?
+    @Option(help: "Timed repetitions for --bench-count.") var benchRepeats = 10
+    @Option(help: "Buckets for the timed non-blocking allreduce.") var benchBuckets = 8
+
+    func run() throws {
+        let comm: Communicator = mpi ? MPICommunicator() : makeCommunicator()
+        if let chunk, let mpiComm = comm as? MPICommunicator { mpiComm.maximumCountPerCall = chunk }
+
+        if let abortRank {
+            if comm.rank == abortRank { comm.abort("mpi-selftest: rank \(abortRank) aborting as requested") }
+            comm.barrier()
+        }
+
+        var report = SelfTestReport(comm: comm, count: count, buckets: buckets)
+        if let benchCount {
+            report.bench = AllreduceBench(comm: comm, count: benchCount, repeats: benchRepeats, buckets: benchBuckets)
+        }
+        let perRank = comm.allgather(Array(report.rankRecord.utf8)).map { String(decoding: $0, as: UTF8.self) }
+        if comm.rank == 0 {
+            let line = report.summary(perRank: perRank)
+            FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        }
+        comm.finalize()
+    }
+}
+
+/// The collectives' results on this rank.
+private struct SelfTestReport {
+    let comm: Communicator
+    let count: Int
+    let buckets: Int
+    var floatHead: [Float] = []
+    var floatChecksum = 0.0
+    var bucketsEqualBlocking = false
+    var doubleSums: [Double] = []
+    var doubleMax: [Double] = []
+    var broadcastChecksum = 0
+    var roundingHashBlocking = ""
+    var roundingHashBucketed = ""
+    var roundingMaxRelativeError = 0.0
+    var bench: AllreduceBench?
+
+    init(comm: Communicator, count: Int, buckets: Int) {
+        self.comm = comm
+        self.count = count
+        self.buckets = max(1, buckets)
+        let rank = comm.rank
+
+        // Small integers keep every sum exact in Float, so the test can demand equality.
+        let pattern = (0..<count).map { Float((rank + 1) * ($0 % 7 + 1)) }
+        var blocking = pattern
+        blocking.withUnsafeMutableBufferPointer { comm.allreduceSum($0.baseAddress!, count: count) }
+        floatHead = Array(blocking.prefix(8))
+        floatChecksum = blocking.reduce(0.0) { $0 + Double($1) }
+
+        var bucketed = pattern
+        bucketed.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            var pending: [PendingReduction] = []
+            var start = 0
+            for bucket in 0..<self.buckets {
+                let end = count * (bucket + 1) / self.buckets
+                pending.append(comm.startAllreduceSum(base + start, count: end - start))
+                start = end
+            }
+            // Nudge, wait for the first bucket alone, then the rest together, as a trainer overlapping backward would.
+            for reduction in pending { comm.progress(reduction) }
+            if let first = pending.first { comm.wait(first) }
+            comm.waitAll(pending)
+        }
+        bucketsEqualBlocking = bucketed == blocking
+
+        // Values whose sums round: every rank must still end with the same bits (or the ranks' weights drift).
+        func roundingPattern(_ r: Int) -> [Float] { (0..<count).map { Float(r + 1) * 0.1 + Float($0 % 1000) * 1.0e-3 + 1 / Float(r + 3) } }
+        var rounding = roundingPattern(rank)
+        rounding.withUnsafeMutableBufferPointer { comm.allreduceSum($0.baseAddress!, count: count) }
+        roundingHashBlocking = Self.bitHash(rounding)
+        let exact = (0..<comm.size).map(roundingPattern).reduce([Double](repeating: 0, count: count)) { sum, values in
+            zip(sum, values).map { $0 + Double($1) }
+        }
+        roundingMaxRelativeError = zip(rounding, exact).map { abs(Double($0) - $1) / abs($1) }.max() ?? 0
+        var roundingBucketed = roundingPattern(rank)
+        roundingBucketed.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            let pending = (0..<self.buckets).map { bucket in
+                comm.startAllreduceSum(base + count * bucket / self.buckets,
+                                       count: count * (bucket + 1) / self.buckets - count * bucket / self.buckets)
+            }
+            comm.waitAll(pending)
+        }
+        roundingHashBucketed = Self.bitHash(roundingBucketed)
+
+        doubleSums = [Double(rank) + 0.25, Double(rank * rank), 1e10 + Double(rank)]
+        doubleSums.withUnsafeMutableBufferPointer { comm.allreduceSum($0.baseAddress!, count: $0.count) }
+        doubleMax = [Double(rank), 5 - Double(rank)]
+        doubleMax.withUnsafeMutableBufferPointer { comm.allreduceMax($0.baseAddress!, count: $0.count) }
+
+        var bytes = (0..<1000).map { rank == 0 ? UInt8(truncatingIfNeeded: $0 * 31 + 7) : 0 }
+        bytes.withUnsafeMutableBytes { comm.broadcast($0.baseAddress!, bytes: $0.count, root: 0) }
+        broadcastChecksum = bytes.enumerated().reduce(0) { $0 + Int($1.element) * ($1.offset + 1) }
+    }
+
+    /// FNV-1a over the values' bit patterns, as hex: equal hashes mean (almost surely) bitwise-equal buffers.
+    static func bitHash(_ values: [Float]) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for value in values {
+            hash ^= UInt64(value.bitPattern)
+            hash = hash &* 0x0000_0100_0000_01B3
+        }
+        return String(hash, radix: 16)
+    }
+
+    /// This rank's own facts, gathered on rank 0.
+    var rankRecord: String {
+        let host = comm.hostname.replacingOccurrences(of: "\"", with: "")
+        return "{\"rank\":\(comm.rank),\"local_rank\":\(comm.localRank),\"local_size\":\(comm.localSize),"
+            + "\"hostname\":\"\(host)\",\"float_checksum\":\(floatChecksum),"
+            + "\"buckets_equal_blocking\":\(bucketsEqualBlocking),\"broadcast_checksum\":\(broadcastChecksum),"
+            + "\"rounding_hash_blocking\":\"\(roundingHashBlocking)\",\"rounding_hash_bucketed\":\"\(roundingHashBucketed)\","
+            + "\"rounding_max_relative_error\":\(roundingMaxRelativeError),"
+            + "\"threads_per_rank\":\(defaultThreadsPerRank(localSize: comm.localSize))}"
+    }
+
+    func summary(perRank: [String]) -> String {
+        let kind = comm is MPICommunicator ? "mpi" : "single"
+        func list<T>(_ values: [T]) -> String { "[" + values.map { "\($0)" }.joined(separator: ",") + "]" }
+        var line = "{\"communicator\":\"\(kind)\",\"size\":\(comm.size),\"float_count\":\(count),\"buckets\":\(buckets),"
+            + "\"float_head\":\(list(floatHead)),\"double_sums\":\(list(doubleSums)),\"double_max\":\(list(doubleMax)),"
+            + "\"ranks\":[\(perRank.joined(separator: ","))]"
+        if let bench { line += ",\"bench\":\(bench.json)" }
+        return line + "}"
+    }
+}
+
+/// Times in-place allreduces of one big buffer: blocking versus the same buffer in buckets started back to
+/// back. Each repetition's time is the slowest rank's; the report gives medians.
+private struct AllreduceBench {
+    let count: Int
+    let buckets: Int
+    var blockingMs: [Double] = []
+    var bucketedMs: [Double] = []
+
+    init(comm: Communicator, count: Int, repeats: Int, buckets: Int) {
+        self.count = count
+        self.buckets = max(1, buckets)
+        var buffer = [Float](repeating: 1, count: count)
+        buffer.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            func timed(_ body: () -> Void) -> Double {
+                buffer.update(repeating: 1)   // keep values small and finite whatever the repetitions
+                comm.barrier()
+                let start = DispatchTime.now().uptimeNanoseconds
+                body()
+                var elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+                comm.allreduceMax(&elapsed, count: 1)
+                return elapsed
+            }
+            let blocking = { comm.allreduceSum(base, count: count) }
+            let bucketed = {
+                var pending: [PendingReduction] = []
+                for bucket in 0..<self.buckets {
+                    let start = count * bucket / self.buckets, end = count * (bucket + 1) / self.buckets
+                    pending.append(comm.startAllreduceSum(base + start, count: end - start))
+                }
+                comm.waitAll(pending)
+            }
+            _ = timed(blocking)   // warm-up: first touch of shared-memory segments
+            _ = timed(bucketed)
+            for _ in 0..<max(1, repeats) {
+                blockingMs.append(timed(blocking))
+                bucketedMs.append(timed(bucketed))
+            }
+        }
+    }
+
+    private static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        let middle = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+    }
+
+    var json: String {
+        func list(_ values: [Double]) -> String { "[" + values.map { String(format: "%.2f", $0) }.joined(separator: ",") + "]" }
+        return "{\"count\":\(count),\"buckets\":\(buckets),"
+            + "\"blocking_ms_median\":\(String(format: "%.2f", Self.median(blockingMs))),"
+            + "\"bucketed_ms_median\":\(String(format: "%.2f", Self.median(bucketedMs))),"
+            + "\"blocking_ms\":\(list(blockingMs)),\"bucketed_ms\":\(list(bucketedMs))}"
+    }
+}
