@@ -28,6 +28,8 @@ public struct LinePlot {
     public var xRange: ClosedRange<Double>?
     /// Fixed y limits (data units, also with `logY`); by default the data's extent widened to ticks.
     public var yRange: ClosedRange<Double>?
+    /// At least this many pixels left of the frame, so stacked charts can share one x alignment.
+    public var minimumLeftMargin = 0
 
     /// Matplotlib's "tab10" colours, a familiar and colour-blind-tolerant cycle.
     public static let palette: [RGBColor] = [
@@ -57,7 +59,8 @@ public struct LinePlot {
 
     /// Where everything goes for a given image size.
     public func layout(width: Int, height: Int) -> PlotLayout {
-        let s = max(1, min(width / 450, height / 270))
+        // Text scale follows the width; short panels (stacked charts) still get readable labels.
+        let s = max(1, min(width / 450, height / 130))
         let pad = 5 * s
         var xs: [Double] = [], ys: [Double] = []
         for series in series {
@@ -89,7 +92,8 @@ public struct LinePlot {
         let titleScale = s + 1
         let top = pad * 2 + (title.isEmpty ? 0 : BitmapFont.capHeight * titleScale + pad)
         let yLabelWidth = yAxis.labels.map { BitmapFont.width(of: $0, scale: s) }.max() ?? 0
-        let left = pad + (yLabel.isEmpty ? 0 : BitmapFont.glyphHeight * s + pad) + yLabelWidth + 4 * s
+        let left = max(minimumLeftMargin,
+                       pad + (yLabel.isEmpty ? 0 : BitmapFont.glyphHeight * s + pad) + yLabelWidth + 4 * s)
         let lastXLabel = BitmapFont.width(of: xLabels.last ?? "", scale: s)
         let right = width - 1 - max(pad * 3, lastXLabel / 2 + pad)
         let bottom = height - 1 - (pad + (xLabel.isEmpty ? 0 : BitmapFont.glyphHeight * s + pad)

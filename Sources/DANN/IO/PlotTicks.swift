@@ -8,7 +8,8 @@ public enum PlotTicks {
         let raw = span / Double(count)
         let magnitude = pow(10, floor(log10(raw)))
         let fraction = raw / magnitude
-        let nice: Double = fraction <= 1 ? 1 : fraction <= 2 ? 2 : fraction <= 5 ? 5 : 10
+        // Nearest of 1, 2, 5, 10 (Heckbert's "nice numbers"), so the tick count stays close to `count`.
+        let nice: Double = fraction < 1.5 ? 1 : fraction < 3 ? 2 : fraction < 7 ? 5 : 10
         return nice * magnitude
     }
 

@@ -27,8 +27,18 @@ public func writeRunPlots(metricsCSVPath: String, plotsDir: String) throws {
     let lr = table.series(["lr"]), lambda = table.series(["lambda"], colorOffset: 1)
     if !lr.isEmpty || !lambda.isEmpty {
         var image = RGBImage(width: width, height: height, fill: LinePlot.Style.background)
-        let upper = LinePlot(title: "Learning rate", xLabel: "", yLabel: "lr", series: lr)
-        let lower = LinePlot(title: "GRL coefficient lambda", xLabel: "step", yLabel: "lambda", series: lambda)
+        var upper = LinePlot(title: "Learning rate", xLabel: "", yLabel: "lr", series: lr)
+        var lower = LinePlot(title: "GRL coefficient lambda", xLabel: "step", yLabel: "lambda", series: lambda)
+        // One x scale for both panels: the same left margin and the same step range.
+        let steps = (lr + lambda).flatMap { $0.points.map(\.0) }
+        if let first = steps.min(), let last = steps.max(), last > first {
+            upper.xRange = first...last
+            lower.xRange = first...last
+        }
+        let margin = max(upper.layout(width: width, height: height / 2).left,
+                         lower.layout(width: width, height: height - height / 2).left)
+        upper.minimumLeftMargin = margin
+        lower.minimumLeftMargin = margin
         image.draw(upper.render(width: width, height: height / 2), x: 0, y: 0)
         image.draw(lower.render(width: width, height: height - height / 2), x: 0, y: height / 2)
         try PNGWriter.write(image, to: "\(plotsDir)/schedule.png")
