@@ -125,7 +125,7 @@ public struct LinePlot {
             image.fillRect(x: x, y: clip.minY, width: 1, height: clip.maxY - clip.minY + 1, color: Style.grid)
         }
 
-        let halfWidth = 0.75 * Double(s)
+        let halfWidth = max(1, 0.75 * Double(s))
         for series in series {
             var stroke = AntialiasedStroke(width: width, height: height, clip: clip)
             let markers = series.points.count <= 30
