@@ -50,10 +50,11 @@ static inline void dann_jpeg_copy_message(const struct dann_jpeg_error_manager *
 
 /*
  * Decodes JPEG bytes to 8-bit RGB (grayscale replicated, YCbCr converted, CMYK/YCCK converted with the
- * Adobe inverted-CMYK convention when the file carries an Adobe marker). On success returns 0 and
+ * Adobe inverted-CMYK convention when the file carries an Adobe marker). Images above max_pixels are
+ * refused before any pixel buffer is allocated. On success returns 0 and
  * *pixels is a malloc'd width*height*3 buffer the caller frees; on failure returns 1 and fills message.
  */
-static inline int dann_jpeg_decode_rgb(const unsigned char *data, unsigned long size,
+static inline int dann_jpeg_decode_rgb(const unsigned char *data, unsigned long size, size_t max_pixels,
                                        unsigned char **pixels, int *width, int *height,
                                        char *message, size_t capacity) {
     struct jpeg_decompress_struct cinfo;
@@ -76,6 +77,11 @@ static inline int dann_jpeg_decode_rgb(const unsigned char *data, unsigned long 
     jpeg_read_header(&cinfo, TRUE);
     int cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
     cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
+    if ((size_t)cinfo.image_width * (size_t)cinfo.image_height > max_pixels) {
+        snprintf(manager.message, sizeof(manager.message), "%ux%u pixels is too large",
+                 (unsigned)cinfo.image_width, (unsigned)cinfo.image_height);
+        longjmp(manager.jump, 1);
+    }
     jpeg_start_decompress(&cinfo);
     size_t w = cinfo.output_width, h = cinfo.output_height;
     size_t components = (size_t)cinfo.output_components;

@@ -237,6 +237,17 @@ final class ImageIOTests: XCTestCase {
         try Data(jpeg.prefix(jpeg.count * 6 / 10)).write(to: URL(fileURLWithPath: truncatedJPEG))
         assertFileError(try ImageReader.read(path: truncatedJPEG), path: truncatedJPEG, contains: "JPEG")
 
+        // A frame header claiming 60000×60000 pixels is refused before decoding starts.
+        var huge = jpeg
+        if let sof = (0..<huge.count - 9).first(where: { huge[$0] == 0xFF && huge[$0 + 1] == 0xC0 }) {
+            huge.replaceSubrange(sof + 5..<sof + 9, with: [0xEA, 0x60, 0xEA, 0x60])
+        } else {
+            XCTFail("no SOF0 marker in the encoded JPEG")
+        }
+        let hugeFile = path("huge.jpg")
+        try Data(huge).write(to: URL(fileURLWithPath: hugeFile))
+        assertFileError(try ImageReader.read(path: hugeFile), path: hugeFile, contains: "60000x60000 pixels is too large")
+
         let headerOnly = path("header-only.jpg")
         try Data(jpeg.prefix(3)).write(to: URL(fileURLWithPath: headerOnly))
         assertFileError(try ImageReader.read(path: headerOnly), path: headerOnly, contains: "JPEG")

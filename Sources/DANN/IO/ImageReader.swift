@@ -61,7 +61,7 @@ public enum ImageReader {
         var width: Int32 = 0, height: Int32 = 0
         var message = [CChar](repeating: 0, count: 200)
         let status = bytes.withUnsafeBufferPointer { data in
-            dann_jpeg_decode_rgb(data.baseAddress, UInt(data.count), &output, &width, &height, &message, message.count)
+            dann_jpeg_decode_rgb(data.baseAddress, UInt(data.count), maximumPixels, &output, &width, &height, &message, message.count)
         }
         defer { free(output) }
         guard status == 0, let output else {
