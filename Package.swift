@@ -24,7 +24,9 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
-        .target(name: "DANN", dependencies: ["CMPI", "COpenBLAS", "CZlib", "CPNG"],
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
+                       providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .target(name: "DANN", dependencies: ["CMPI", "COpenBLAS", "CZlib", "CPNG", "CJPEG"],
                 swiftSettings: fastMath),
         .executableTarget(name: "dann-dist", dependencies: [
             "DANN", .product(name: "ArgumentParser", package: "swift-argument-parser"),
