@@ -18,8 +18,6 @@ public struct Preprocessor: Sendable {
     /// Writes image `index` of `raw` as Float 3×S×S (CHW) into `out`.
     public func write(_ raw: RawImages, index: Int, into out: UnsafeMutablePointer<Float>) {
         let s = inputSize, h = raw.height, w = raw.width
-        let scale: Float = normalize ? 2 / 255 : 1 / 255
-        let shift: Float = normalize ? -1 : 0
         raw.pixels.withUnsafeBufferPointer { all in
             let image = all.baseAddress! + index * raw.imageBytes
             for c in 0..<3 {
@@ -39,7 +37,10 @@ public struct Preprocessor: Sendable {
                         } else {
                             value = plane[(y * h / s) * w + x * w / s]
                         }
-                        dst[y * s + x] = Float(value) * scale + shift
+                        // Same operations as torchvision's ToTensor (x / 255) and Normalize ((x − 0.5) / 0.5),
+                        // so a PyTorch twin gets bit-identical inputs.
+                        let unit = Float(value) / 255
+                        dst[y * s + x] = normalize ? (unit - 0.5) / 0.5 : unit
                     }
                 }
             }
