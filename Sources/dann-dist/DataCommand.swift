@@ -1,12 +1,13 @@
 import ArgumentParser
 import DANN
+import Foundation
 
 /// `dann-dist data info|verify`: what is present under the data directory, and whether the files are the
 /// official ones.
 struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data", abstract: "Inspect and verify the datasets.",
-        subcommands: [Info.self, Verify.self])
+        subcommands: [Info.self, Verify.self, Load.self])
 
     struct Info: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -58,6 +59,31 @@ struct DataCommand: ParsableCommand {
             if bad {
                 printError("dann-dist: error: some files do not match their official md5")
                 throw ExitCode(1)
+            }
+        }
+    }
+
+    struct Load: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Decode a split (or its first N samples) and report the time and mean pixel: what one epoch's re-read costs.")
+        @Argument(help: "mnist, svhn or mnist_m.") var dataset: String
+        @Argument(help: "train or test.") var split = "train"
+        @Option(help: "Data directory.") var data = "data"
+        @Option(help: "Only the first N samples.") var limit: Int?
+
+        func run() throws {
+            try runReportingErrors {
+                guard let name = DatasetName(rawValue: dataset) else { throw DANNError("unknown dataset \(dataset) (mnist, svhn, mnist_m)") }
+                guard let part = Split(rawValue: split) else { throw DANNError("unknown split \(split) (train, test)") }
+                let clock = ContinuousClock()
+                let start = clock.now
+                let (opened, note) = try openDataset(name, part, dataDir: data)
+                if let note { printError(note) }
+                let n = min(limit ?? opened.count, opened.count)
+                let raw = try opened.load(indices: Array(0..<n))
+                let seconds = (clock.now - start) / .seconds(1)
+                let mean = Double(raw.pixels.reduce(0) { $0 + Int($1) }) / Double(max(1, raw.pixels.count)) / 255
+                print("\(name.rawValue)_\(part.rawValue): \(raw.count) images \(raw.channels)×\(raw.height)×\(raw.width) in \(String(format: "%.2f", seconds)) s, mean pixel \(String(format: "%.4f", mean))")
             }
         }
     }
