@@ -35,6 +35,15 @@ final class DataInventoryTests: XCTestCase {
         try FileManager.default.removeItem(atPath: bad)
         try DataFixtures.write([0x1f, 0x8b, 8, 0, 0, 0], to: bad)
         DataFixtures.assertFileError(bad, "truncated gzip stream") { try DataInventory.info(dataDir: dir.path) }
+        // A damaged image file is caught too, although its header reads fine.
+        try FileManager.default.removeItem(atPath: bad)
+        try FileManager.default.createSymbolicLink(atPath: bad, withDestinationPath: "\(DataFixtures.mnistDir)/t10k-labels-idx1-ubyte.gz")
+        let images = dir.appendingPathComponent("mnist/t10k-images-idx3-ubyte.gz").path
+        let whole = try Data(contentsOf: URL(fileURLWithPath: images))
+        try FileManager.default.removeItem(atPath: images)
+        try whole.prefix(5000).write(to: URL(fileURLWithPath: images))
+        XCTAssertNoThrow(try openDataset(.mnist, .test, dataDir: dir.path))
+        DataFixtures.assertFileError(images, "truncated gzip stream") { try DataInventory.info(dataDir: dir.path) }
     }
 
     func testVerify() throws {

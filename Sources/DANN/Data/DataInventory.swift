@@ -31,13 +31,21 @@ public enum DataInventory {
         "test_32x32.mat": "eb5a983be6a315427106f1b164d9cef3",
     ]
 
-    /// Every split present under `dataDir`, opened and its labels counted. A present but unreadable file
-    /// is an error (thrown, naming the file).
+    /// Every split present under `dataDir`, opened, read through and its labels counted. A present but
+    /// unreadable file is an error (thrown, naming the file).
     public static func info(dataDir: String) throws -> [SplitInfo] {
         var result: [SplitInfo] = []
         for name in DatasetName.allCases {
             for split in [Split.train, .test] where DataPaths.isPresent(name, split, dataDir: dataDir) {
                 let (dataset, note) = try openDataset(name, split, dataDir: dataDir)
+                // Read each file to its end so a damaged one is reported here, not mid-training: MNIST's
+                // loader always streams the whole image file; SVHN's stops after the last index asked for;
+                // the MNIST-M archive was already streamed whole to list it.
+                switch name {
+                case .mnist: _ = try dataset.load(indices: [])
+                case .svhn: _ = try dataset.load(indices: [dataset.count - 1])
+                case .mnistM: break
+                }
                 var counts = [Int](repeating: 0, count: 10)
                 for label in try dataset.allLabels() { counts[Int(label)] += 1 }
                 result.append(SplitInfo(key: "\(name.rawValue)_\(split.rawValue)", path: dataset.path,

@@ -48,6 +48,9 @@ public final class DomainBatches {
 
     public init(config: DataConfig, globalBatch: Int, rank: Int, size: Int) throws {
         guard globalBatch > 0 else { throw DANNError("batch size must be positive, got \(globalBatch)") }
+        guard config.inputSize == 28 || config.inputSize == 32 else {
+            throw DANNError("input size must be 28 or 32, got \(config.inputSize)")
+        }
         guard size > 0, rank >= 0, rank < size else { throw DANNError("rank \(rank) is outside 0..<\(size)") }
         self.config = config
         self.globalBatch = globalBatch
