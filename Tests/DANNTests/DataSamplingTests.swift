@@ -149,6 +149,21 @@ final class DataSamplingTests: XCTestCase {
         }
     }
 
+    /// Prefetching the next epoch in the background gives the same batches as loading at the epoch change.
+    func testPrefetchGivesSameBatches() throws {
+        let plain = try batches(size: 2, rank: 1, batch: 256), ahead = try batches(size: 2, rank: 1, batch: 256)
+        ahead.prefetchNextEpoch = true
+        let local = plain.localSlice.count, floats = 3 * 28 * 28
+        for step in 0 ..< 3 * plain.stepsPerEpoch {
+            var s1 = [Float](repeating: 0, count: local * floats), t1 = s1, s2 = s1, t2 = s1
+            var l1 = [Int32](repeating: 0, count: local), l2 = l1
+            try plain.fill(step: step, source: &s1, labels: &l1, target: &t1)
+            try ahead.fill(step: step, source: &s2, labels: &l2, target: &t2)
+            XCTAssertTrue(s1 == s2 && t1 == t2 && l1 == l2, "step \(step)")
+        }
+        XCTAssertEqual(plain.stepsPerEpoch, 4)
+    }
+
     func testEvalSlices() throws {
         let labels = try DataFixtures.gunzip("\(DataFixtures.mnistDir)/t10k-labels-idx1-ubyte.gz")
         var total = 0

@@ -52,6 +52,12 @@ public protocol DigitDataset {
 }
 
 extension DigitDataset {
+    /// Default for conformers outside this module (e.g. in-memory test datasets).
+    public var path: String { "\(name.rawValue) \(split.rawValue)" }
+
+    /// Default: decodes everything and keeps the labels (the file readers override this cheaply).
+    public func allLabels() throws -> [UInt8] { try load(indices: Array(0..<count)).labels }
+
     /// Checks that every requested index is inside the split before any file is read.
     func checkIndices(_ indices: [Int]) throws {
         for i in indices where i < 0 || i >= count {

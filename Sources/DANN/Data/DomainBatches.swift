@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 /// Everything the data layer needs to know about a run.
@@ -36,8 +37,12 @@ public final class DomainBatches {
     public let localSlice: Range<Int>
     /// Lines for the CLI to print once (e.g. the SVHN-sample fallback).
     public var notes: [String]
-    /// Seconds the last shard load took (both domains), for the trainer to report.
+    /// Seconds the last shard load took (both domains), for the trainer to report. With prefetching, the
+    /// time `fill` waited for the background load (0 when it was ready).
     public private(set) var lastShardLoadSeconds: Double = 0
+    /// When true, as soon as an epoch's shard is in memory the next one is read on a background thread,
+    /// so the epoch change does not stall the step. Costs a second shard's memory while it is pending.
+    public var prefetchNextEpoch = false
 
     let source: DigitDataset
     let target: DigitDataset
@@ -45,6 +50,7 @@ public final class DomainBatches {
     private var shardEpoch = -1
     private var sourceShard: RawImages?
     private var targetShard: RawImages?
+    private var pending: PendingShard?
 
     public init(config: DataConfig, globalBatch: Int, rank: Int, size: Int) throws {
         guard globalBatch > 0 else { throw DANNError("batch size must be positive, got \(globalBatch)") }
@@ -122,10 +128,49 @@ public final class DomainBatches {
         let start = Date()
         sourceShard = nil
         targetShard = nil
-        sourceShard = try source.load(indices: sourceIndices(epoch: epoch))
-        targetShard = try target.load(indices: targetIndices(epoch: epoch))
+        if let ready = pending, ready.epoch == epoch {
+            ready.done.wait()
+            pending = nil
+            (sourceShard, targetShard) = try ready.result!.get()
+        } else {
+            if let stale = pending { stale.done.wait(); pending = nil }
+            sourceShard = try source.load(indices: sourceIndices(epoch: epoch))
+            targetShard = try target.load(indices: targetIndices(epoch: epoch))
+        }
         shardEpoch = epoch
         lastShardLoadSeconds = Date().timeIntervalSince(start)
+        if prefetchNextEpoch { startPrefetch(epoch: epoch + 1) }
+    }
+
+    private func startPrefetch(epoch: Int) {
+        let job = PendingShard(epoch: epoch, source: source, target: target,
+                               sourceIndices: sourceIndices(epoch: epoch), targetIndices: targetIndices(epoch: epoch))
+        pending = job
+        Thread.detachNewThread { job.run() }
+    }
+
+    deinit { pending?.done.wait() }
+}
+
+/// A shard being read on a background thread; `done` is signalled once `result` is set.
+private final class PendingShard: @unchecked Sendable {
+    let epoch: Int
+    let done = DispatchSemaphore(value: 0)
+    private(set) var result: Result<(RawImages, RawImages), Error>?
+    private let source, target: DigitDataset
+    private let sourceIndices, targetIndices: [Int]
+
+    init(epoch: Int, source: DigitDataset, target: DigitDataset, sourceIndices: [Int], targetIndices: [Int]) {
+        self.epoch = epoch
+        self.source = source
+        self.target = target
+        self.sourceIndices = sourceIndices
+        self.targetIndices = targetIndices
+    }
+
+    func run() {
+        result = Result { (try source.load(indices: sourceIndices), try target.load(indices: targetIndices)) }
+        done.signal()
     }
 }
 
