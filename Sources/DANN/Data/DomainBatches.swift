@@ -1,0 +1,186 @@
+import Dispatch
+import Foundation
+
+/// Everything the data layer needs to know about a run.
+public struct DataConfig: Sendable {
+    public var source, target: DatasetName
+    public var dataDir: String
+    public var inputSize: Int
+    public var normalize: Bool
+    public var limitSource, limitTarget: Int?
+    public var seed: UInt64
+    public var shuffle: Bool
+
+    public init(source: DatasetName = .svhn, target: DatasetName = .mnist, dataDir: String = "data",
+                inputSize: Int = 28, normalize: Bool = false, limitSource: Int? = nil, limitTarget: Int? = nil,
+                seed: UInt64 = 0, shuffle: Bool = true) {
+        self.source = source
+        self.target = target
+        self.dataDir = dataDir
+        self.inputSize = inputSize
+        self.normalize = normalize
+        self.limitSource = limitSource
+        self.limitTarget = limitTarget
+        self.seed = seed
+        self.shuffle = shuffle
+    }
+}
+
+/// One rank's view of the training stream (DESIGN §3): which samples global step s uses, and this rank's
+/// shard of them loaded from the files one source epoch at a time.
+public final class DomainBatches {
+    public let config: DataConfig
+    public let globalBatch: Int
+    public let rank: Int, size: Int
+    public let sourceCount: Int, targetCount: Int, stepsPerEpoch: Int
+    /// This rank's offsets inside the global batch.
+    public let localSlice: Range<Int>
+    /// Lines for the CLI to print once (e.g. the SVHN-sample fallback).
+    public var notes: [String]
+    /// Seconds the last shard load took (both domains), for the trainer to report. With prefetching, the
+    /// time `fill` waited for the background load (0 when it was ready).
+    public private(set) var lastShardLoadSeconds: Double = 0
+    /// When true, as soon as an epoch's shard is in memory the next one is read on a background thread,
+    /// so the epoch change does not stall the step. Costs a second shard's memory while it is pending.
+    public var prefetchNextEpoch = false
+
+    let source: DigitDataset
+    let target: DigitDataset
+    let preprocessor: Preprocessor
+    private var shardEpoch = -1
+    private var sourceShard: RawImages?
+    private var targetShard: RawImages?
+    private var pending: PendingShard?
+
+    public init(config: DataConfig, globalBatch: Int, rank: Int, size: Int) throws {
+        guard globalBatch > 0 else { throw DANNError("batch size must be positive, got \(globalBatch)") }
+        guard config.inputSize == 28 || config.inputSize == 32 else {
+            throw DANNError("input size must be 28 or 32, got \(config.inputSize)")
+        }
+        guard size > 0, rank >= 0, rank < size else { throw DANNError("rank \(rank) is outside 0..<\(size)") }
+        self.config = config
+        self.globalBatch = globalBatch
+        self.rank = rank
+        self.size = size
+        let (s, sNote) = try openDataset(config.source, .train, dataDir: config.dataDir)
+        let (t, tNote) = try openDataset(config.target, .train, dataDir: config.dataDir)
+        notes = [sNote, tNote].compactMap { $0 }
+        source = LimitedDataset(s, limit: config.limitSource)
+        target = LimitedDataset(t, limit: config.limitTarget)
+        sourceCount = source.count
+        targetCount = target.count
+        stepsPerEpoch = SampleOrder.stepsPerEpoch(sourceCount: sourceCount, globalBatch: globalBatch)
+        guard stepsPerEpoch > 0 else {
+            throw DANNError.file(source.path, "\(sourceCount) source samples, fewer than one batch of \(globalBatch)")
+        }
+        guard targetCount > 0 else { throw DANNError.file(target.path, "no target samples") }
+        localSlice = SampleOrder.rankSlice(globalBatch: globalBatch, rank: rank, size: size)
+        preprocessor = Preprocessor(inputSize: config.inputSize, normalize: config.normalize)
+    }
+
+    /// Source sample indices (into the possibly limited split) of this rank's slices for every step of `epoch`,
+    /// step by step.
+    public func sourceIndices(epoch: Int) -> [Int] {
+        let perm = SampleOrder.permutation(n: sourceCount, seed: config.seed, epoch: epoch,
+                                           stream: SampleOrder.sourceStream, shuffle: config.shuffle)
+        return (0..<stepsPerEpoch).flatMap { k in localSlice.map { perm[k * globalBatch + $0] } }
+    }
+
+    /// Target sample indices of this rank's slices for every step of source epoch `epoch`.
+    public func targetIndices(epoch: Int) -> [Int] {
+        var perms: [Int: [Int]] = [:]
+        var result: [Int] = []
+        result.reserveCapacity(stepsPerEpoch * localSlice.count)
+        for step in epoch * stepsPerEpoch ..< (epoch + 1) * stepsPerEpoch {
+            for offset in localSlice {
+                let (e, p) = SampleOrder.targetPosition(step: step, offset: offset, globalBatch: globalBatch,
+                                                        targetCount: targetCount)
+                if perms[e] == nil {
+                    perms = perms.filter { $0.key >= e - 1 }
+                    perms[e] = SampleOrder.permutation(n: targetCount, seed: config.seed, epoch: e,
+                                                       stream: SampleOrder.targetStream, shuffle: config.shuffle)
+                }
+                result.append(perms[e]![p])
+            }
+        }
+        return result
+    }
+
+    /// Fills this rank's slice of global step `step`: source images [local][3][S][S], labels, target images.
+    /// Loads the rank's shard for the epoch containing `step` from the files when the epoch changes; only
+    /// the samples this rank's slices touch in that epoch (source and target) are kept in memory.
+    public func fill(step: Int, source sourceOut: UnsafeMutablePointer<Float>, labels: UnsafeMutablePointer<Int32>,
+                     target targetOut: UnsafeMutablePointer<Float>) throws {
+        precondition(step >= 0, "steps count from 0")
+        let epoch = step / stepsPerEpoch
+        if epoch != shardEpoch { try loadShard(epoch: epoch) }
+        guard let src = sourceShard, let tgt = targetShard else { return }
+        let local = localSlice.count, floats = preprocessor.floatsPerImage
+        let base = (step % stepsPerEpoch) * local
+        for i in 0..<local {
+            preprocessor.write(src, index: base + i, into: sourceOut + i * floats)
+            labels[i] = Int32(src.labels[base + i])
+            preprocessor.write(tgt, index: base + i, into: targetOut + i * floats)
+        }
+    }
+
+    private func loadShard(epoch: Int) throws {
+        let start = Date()
+        sourceShard = nil
+        targetShard = nil
+        if let ready = pending, ready.epoch == epoch {
+            ready.done.wait()
+            pending = nil
+            (sourceShard, targetShard) = try ready.result!.get()
+        } else {
+            if let stale = pending { stale.done.wait(); pending = nil }
+            sourceShard = try source.load(indices: sourceIndices(epoch: epoch))
+            targetShard = try target.load(indices: targetIndices(epoch: epoch))
+        }
+        shardEpoch = epoch
+        lastShardLoadSeconds = Date().timeIntervalSince(start)
+        if prefetchNextEpoch { startPrefetch(epoch: epoch + 1) }
+    }
+
+    private func startPrefetch(epoch: Int) {
+        let job = PendingShard(epoch: epoch, source: source, target: target,
+                               sourceIndices: sourceIndices(epoch: epoch), targetIndices: targetIndices(epoch: epoch))
+        pending = job
+        Thread.detachNewThread { job.run() }
+    }
+
+    deinit { pending?.done.wait() }
+}
+
+/// A shard being read on a background thread; `done` is signalled once `result` is set.
+private final class PendingShard: @unchecked Sendable {
+    let epoch: Int
+    let done = DispatchSemaphore(value: 0)
+    private(set) var result: Result<(RawImages, RawImages), Error>?
+    private let source, target: DigitDataset
+    private let sourceIndices, targetIndices: [Int]
+
+    init(epoch: Int, source: DigitDataset, target: DigitDataset, sourceIndices: [Int], targetIndices: [Int]) {
+        self.epoch = epoch
+        self.source = source
+        self.target = target
+        self.sourceIndices = sourceIndices
+        self.targetIndices = targetIndices
+    }
+
+    func run() {
+        result = Result { (try source.load(indices: sourceIndices), try target.load(indices: targetIndices)) }
+        done.signal()
+    }
+}
+
+/// Test split slice for evaluation on rank r of N (contiguous slice of the test set, raw: preprocess on
+/// demand with `Preprocessor`); nil when the test split is absent from `dataDir`.
+public func loadEvalSlice(_ name: DatasetName, dataDir: String, rank: Int, size: Int) throws -> RawImages? {
+    let officialPresent = DataPaths.officialFiles(name, .test, dataDir: dataDir)
+        .allSatisfy { FileManager.default.fileExists(atPath: $0) }
+    guard name == .mnistM ? DataPaths.mnistM(dataDir) != nil : officialPresent else { return nil }
+    let (dataset, _) = try openDataset(name, .test, dataDir: dataDir)
+    let slice = SampleOrder.rankSlice(globalBatch: dataset.count, rank: rank, size: size)
+    return try dataset.load(indices: Array(slice))
+}

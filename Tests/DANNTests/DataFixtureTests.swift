@@ -1,0 +1,77 @@
+import Foundation
+import XCTest
+@testable import DANN
+
+/// Helpers the data tests share: shared-data paths, external tools (python3, gzip) as independent
+/// references, and an assertion that an error is one DANNError line naming the file.
+enum DataFixtures {
+    static let shared = TestPaths.sharedData.path
+    static let mnistDir = "\(shared)/mnist"
+    static let svhnSample = "\(shared)/svhn/sample/train_32x32.mat"
+    static let svhnPrefix = "\(shared)/svhn/partial/train_32x32.mat.first2686976bytes"
+    static let mnistMArchive = "\(shared)/mnist_m/mnist_m.tar.gz"
+
+    /// Runs a program and returns its stdout; fails the test when it exits non-zero.
+    @discardableResult
+    static func run(_ arguments: [String], stdin: Data? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> Data {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(stdin) }
+        try input.fileHandleForWriting.close()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        let errors = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        if process.terminationStatus != 0 {
+            XCTFail("\(arguments.prefix(2).joined(separator: " ")) failed: \(String(decoding: errors, as: UTF8.self))", file: file, line: line)
+        }
+        return data
+    }
+
+    /// Runs a python3 script (numpy/scipy available) and returns its stdout as text.
+    static func python(_ script: String) throws -> String {
+        String(decoding: try run(["python3", "-c", script]), as: UTF8.self)
+    }
+
+    /// Decompresses a .gz file with the gzip tool (an independent decoder).
+    static func gunzip(_ path: String) throws -> [UInt8] { [UInt8](try run(["gzip", "-dc", path])) }
+
+    static func write(_ bytes: [UInt8], to path: String) throws {
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+    }
+
+    /// Asserts `body` throws a DANNError naming `path` whose message contains `problem`.
+    static func assertFileError<T>(_ path: String, _ problem: String, file: StaticString = #filePath, line: UInt = #line,
+                                   _ body: () throws -> T) {
+        do {
+            _ = try body()
+            XCTFail("expected an error naming \(path)", file: file, line: line)
+        } catch let error as DANNError {
+            XCTAssertTrue(error.message.contains(path), "\(error.message) does not name \(path)", file: file, line: line)
+            XCTAssertTrue(error.message.contains(problem), "\(error.message) does not say \(problem)", file: file, line: line)
+            XCTAssertFalse(error.message.contains("\n"), "error is more than one line", file: file, line: line)
+        } catch {
+            XCTFail("unexpected error type \(error)", file: file, line: line)
+        }
+    }
+
+    static func classCounts(_ labels: [UInt8]) -> [Int] {
+        var counts = [Int](repeating: 0, count: 10)
+        for l in labels { counts[Int(l)] += 1 }
+        return counts
+    }
+}
+
+final class DataFixtureTests: XCTestCase {
+    /// The gzip helper is itself checked, since other tests use it as their reference.
+    func testGunzipHelperMatchesKnownSize() throws {
+        let bytes = try DataFixtures.gunzip("\(DataFixtures.mnistDir)/t10k-labels-idx1-ubyte.gz")
+        XCTAssertEqual(bytes.count, 10_008)
+        XCTAssertEqual(Array(bytes.prefix(4)), [0, 0, 8, 1])
+    }
+}
