@@ -35,6 +35,6 @@ public enum JPEGWriter {
         } catch let error as DANNError {
             throw DANNError.file(path, error.message)
         }
-        try AtomicReplace.write(bytes, to: path)
+        try AtomicFile.write(bytes, to: path)
     }
 }

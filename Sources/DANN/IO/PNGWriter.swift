@@ -42,7 +42,7 @@ public enum PNGWriter {
         } catch let error as DANNError {
             throw DANNError.file(path, error.message)
         }
-        try AtomicReplace.write(bytes, to: path)
+        try AtomicFile.write(bytes, to: path)
     }
 
     /// libpng's error text from a `png_image` (a fixed 64-byte C string).
