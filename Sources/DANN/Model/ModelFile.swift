@@ -1,0 +1,82 @@
+import Foundation
+
+/// `model.safetensors`: the weights under the seed's PyTorch state-dict names and layouts, so
+/// `model.load_state_dict(safetensors.torch.load_file(path))` works, plus metadata naming the architecture.
+public enum ModelFile {
+    public static let fileName = "model.safetensors"
+
+    public static func tensors(of model: DANNModel) -> [TensorEntry] {
+        model.arena.entries.map { entry in
+            TensorEntry(name: entry.name, shape: entry.shape, float32: UnsafeBufferPointer(model.arena.parameter(entry)))
+        }
+    }
+
+    public static func metadata(of model: DANNModel) -> [String: String] {
+        ["format": "pt", "arch": model.architecture.name, "input_size": String(model.architecture.inputSize)]
+    }
+
+    /// Writes atomically (temporary file, fsync, rename).
+    public static func save(_ model: DANNModel, to path: String, metadata extra: [String: String] = [:]) throws {
+        try SafeTensors.write(tensors(of: model), metadata: metadata(of: model).merging(extra) { $1 }, to: path)
+    }
+
+    /// Copies the file's weights into `model`; every tensor must be present with the model's shape.
+    public static func load(into model: DANNModel, from path: String) throws {
+        let file = try SafeTensors.read(path: path)
+        try load(into: model, tensors: file.tensors, path: path)
+    }
+
+    static func load(into model: DANNModel, tensors: [String: TensorEntry], path: String) throws {
+        for entry in model.arena.entries {
+            try SafeTensors.copyFloat32(entry.name, from: tensors, into: model.arena.parameter(entry), shape: entry.shape, path: path)
+        }
+        let unknown = Set(tensors.keys).subtracting(model.arena.entries.map(\.name))
+        if let name = unknown.sorted().first {
+            throw DANNError.file(path, "tensor '\(name)' does not belong to architecture '\(model.architecture.name)'")
+        }
+    }
+
+    /// Opens a checkpoint for inference: a model.safetensors path, a checkpoint folder holding one, a
+    /// `checkpoints/` folder or a run folder (then its `latest`). The architecture comes from the metadata,
+    /// or else from the tensor shapes.
+    public static func open(_ path: String, dropout: Float = 0) throws -> DANNModel {
+        let file = try resolve(path)
+        let contents = try SafeTensors.read(path: file)
+        let arch = try architecture(metadata: contents.metadata, tensors: contents.tensors, path: file)
+        let model = try DANNModel(architecture: arch, dropout: dropout)
+        try load(into: model, tensors: contents.tensors, path: file)
+        return model
+    }
+
+    /// The model.safetensors a user-given path designates.
+    public static func resolve(_ path: String) throws -> String {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw DANNError.file(path, "no such file or folder")
+        }
+        guard isDirectory.boolValue else { return path }
+        let url = URL(fileURLWithPath: path)
+        let direct = url.appendingPathComponent(fileName).path
+        if FileManager.default.fileExists(atPath: direct) { return direct }
+        for checkpoints in [url, url.appendingPathComponent("checkpoints")] {
+            if let latest = try CheckpointStore.latest(in: checkpoints.path) {
+                return URL(fileURLWithPath: latest).appendingPathComponent(fileName).path
+            }
+        }
+        throw DANNError.file(path, "holds no \(fileName) and no checkpoints/latest")
+    }
+
+    static func architecture(metadata: [String: String], tensors: [String: TensorEntry], path: String) throws -> Architecture {
+        let inputSize = metadata["input_size"].flatMap(Int.init) ?? 28
+        if let name = metadata["arch"] {
+            do { return try Architecture.named(name).withInputSize(inputSize) }
+            catch { throw DANNError.file(path, "metadata names unknown architecture '\(name)'") }
+        }
+        // No metadata (e.g. saved from PyTorch): the first conv's width tells the presets apart.
+        switch tensors["E.0.weight"]?.shape.first {
+        case 64: return .seed.withInputSize(inputSize)
+        case 32: return .small.withInputSize(inputSize)
+        default: throw DANNError.file(path, "cannot tell the architecture: no metadata and no known E.0.weight shape")
+        }
+    }
+}
