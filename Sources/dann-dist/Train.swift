@@ -1,10 +1,134 @@
 import ArgumentParser
+import DANN
+import Foundation
+
+extension DatasetName: ExpressibleByArgument {
+    public init?(argument: String) {
+        switch argument.lowercased() {
+        case "mnist": self = .mnist
+        case "svhn": self = .svhn
+        case "mnist_m", "mnist-m", "mnistm": self = .mnistM
+        default: return nil
+        }
+    }
+}
+
+extension AllreduceMode: ExpressibleByArgument {}
 
 struct Train: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "train", abstract: "Train a DANN.")
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a DANN (one process, or every rank of an mpirun job).",
+        discussion: "Defaults: SVHN → MNIST from data/ (the bundled SVHN sample when data/svhn holds no full SVHN), seed network, 100 epochs.")
+
+    @Option(help: "Labelled source dataset: svhn, mnist or mnist_m.") var source: DatasetName?
+    @Option(help: "Unlabelled target dataset: mnist, svhn or mnist_m.") var target: DatasetName?
+    @Option(name: .customLong("data"), help: "Data directory (DESIGN.md §4 layout).") var dataDir: String?
+    @Option(help: "Network: seed or small.") var arch: String?
+    @Option(help: "Input size: 28 or 32.") var inputSize: Int?
+    @Flag(help: "Scale pixels to [-1, 1] instead of [0, 1].") var normalize = false
+    @Option(help: "Epochs over the source set (default 100).") var epochs: Int?
+    @Option(help: "Total steps (instead of --epochs).") var steps: Int?
+    @Option(help: "Global source images per step (and as many target images).") var batchSize: Int?
+    @Option(help: "Initial learning rate lr0.") var lr: Double?
+    @Option(help: "SGD momentum.") var momentum: Double?
+    @Option(help: "Weight decay.") var weightDecay: Double?
+    @Option(help: "λ schedule γ.") var gamma: Double?
+    @Option(help: "lr schedule α.") var alpha: Double?
+    @Option(help: "lr schedule β.") var beta: Double?
+    @Option(help: "Dropout rate of the extractor.") var dropout: Double?
+    @Flag(help: "Train on the source labels only (no domain loss).") var sourceOnly = false
+    @Option(help: "Seed for initialisation, sample order and dropout.") var seed: UInt64?
+    @Option(help: "Run directory (default runs/<source>-<target>-<timestamp>).") var out: String?
+    @Option(help: "Checkpoint every N steps (default: 10 per run) and at the end.") var checkpointEvery: Int?
+    @Option(help: "Checkpoints to keep.") var keep: Int?
+    @Flag(help: "Continue from checkpoints/latest of --out.") var resume = false
+    @Option(name: .customLong("init"), help: "Start from the weights of a model.safetensors.") var initPath: String?
+    @Flag(help: "Visit samples in file order.") var noShuffle = false
+    @Option(help: "Evaluate every N steps (default: 10 per run) and at the end.") var evalEvery: Int?
+    @Option(help: "OpenBLAS threads per rank (default: cores per node / ranks per node).") var threads: Int?
+    @Option(help: "Use the first N source training images.") var limitSource: Int?
+    @Option(help: "Use the first N target training images.") var limitTarget: Int?
+    @Option(help: "Gradient allreduce: buckets (during backward) or single (after backward).") var allreduce: AllreduceMode?
+    @Option(name: .customLong("bucket-mb"), help: "Allreduce bucket size in MB.") var bucketMegabytes: Double?
+    @Option(help: ArgumentHelp("Stop with a checkpoint after this many steps, as on SIGTERM.", visibility: .hidden))
+    var stopAtStep: Int?
+
+    func validate() throws {
+        if epochs != nil && steps != nil { throw ValidationError("give --epochs or --steps, not both") }
+    }
+
+    /// The config the flags ask for, and the names of the settings they set explicitly.
+    func requestedConfig() -> (TrainingConfig, Set<String>) {
+        var c = TrainingConfig()
+        var explicit = Set<String>()
+        func set<T>(_ value: T?, _ key: String, _ apply: (T) -> Void) {
+            if let value { apply(value); explicit.insert(key) }
+        }
+        set(source, "source") { c.source = $0 }
+        set(target, "target") { c.target = $0 }
+        set(dataDir, "dataDir") { c.dataDir = $0 }
+        set(arch, "arch") { c.arch = $0 }
+        set(inputSize, "inputSize") { c.inputSize = $0 }
+        set(normalize ? true : nil, "normalize") { c.normalize = $0 }
+        set(epochs, "epochs") { c.epochs = $0; explicit.insert("steps") }
+        set(steps, "steps") { c.steps = $0; explicit.insert("epochs") }
+        set(batchSize, "batchSize") { c.batchSize = $0 }
+        set(lr, "lr") { c.lr = $0 }
+        set(momentum, "momentum") { c.momentum = $0 }
+        set(weightDecay, "weightDecay") { c.weightDecay = $0 }
+        set(gamma, "gamma") { c.gamma = $0 }
+        set(alpha, "alpha") { c.alpha = $0 }
+        set(beta, "beta") { c.beta = $0 }
+        set(dropout, "dropout") { c.dropout = $0 }
+        set(sourceOnly ? true : nil, "sourceOnly") { c.sourceOnly = $0 }
+        set(seed, "seed") { c.seed = $0 }
+        set(noShuffle ? false : nil, "shuffle") { c.shuffle = $0 }
+        set(limitSource, "limitSource") { c.limitSource = $0 }
+        set(limitTarget, "limitTarget") { c.limitTarget = $0 }
+        set(initPath, "initPath") { c.initPath = $0 }
+        set(evalEvery, "evalEvery") { c.evalEvery = $0 }
+        set(checkpointEvery, "checkpointEvery") { c.checkpointEvery = $0 }
+        set(keep, "keep") { c.keep = $0 }
+        set(threads, "threads") { c.threads = $0 }
+        set(allreduce, "allreduce") { c.allreduce = $0 }
+        set(bucketMegabytes, "bucketMegabytes") { c.bucketMegabytes = $0 }
+        let stamp = ISO8601DateFormatter.string(from: Date(), timeZone: .current, formatOptions: [.withFullDate, .withTime])
+        c.out = out ?? "runs/\(c.source.rawValue)-\(c.target.rawValue)-\(stamp.replacingOccurrences(of: ":", with: ""))"
+        return (c, explicit)
+    }
 
     func run() throws {
-        printError("dann-dist train: not yet implemented")
-        throw ExitCode(2)
+        if resume && out == nil { throw ValidationError("--resume needs --out DIR (the run to continue)") }
+        let (config, explicit) = requestedConfig()
+        let communicator = makeCommunicator()
+        StopSignal.install()
+        do {
+            let trainer = try Trainer(config: config, communicator: communicator, resume: resume, explicit: explicit)
+            trainer.stopAtStep = stopAtStep
+            if communicator.isRoot {
+                trainer.callbacks = [ProgressPrinter(), RunRecorder(directory: trainer.config.out)]
+            }
+            let outcome = try trainer.run()
+            if communicator.isRoot, case let .interrupted(step, folder) = outcome {
+                print("stopped after step \(step); checkpoint \(folder)")
+                print("resume with: dann-dist train --resume --out \(trainer.config.out)")
+            }
+            communicator.finalize()
+        } catch let error as DANNError {
+            failRun(error.message, communicator)
+        }
     }
+}
+
+/// Ends a run on an error: one line, exit status 1. Under MPI the first rank to fail ends the job; the
+/// other ranks give rank 0 a moment first, so an error every rank hits is printed once.
+func failRun(_ message: String, _ communicator: Communicator) -> Never {
+    let line = "dann-dist: error: \(message)"
+    guard communicator.size > 1 else {
+        printError(line)
+        Foundation.exit(1)
+    }
+    if !communicator.isRoot { Thread.sleep(forTimeInterval: 2) }
+    communicator.abort(line)
 }

@@ -57,11 +57,14 @@ public struct Sequential {
     }
 
     /// Backward through every layer; the first layer's input gradient only if asked for.
+    /// `afterLayer` sees each layer once its parameter gradients are final (for overlapping communication).
     @discardableResult
-    public func backward(_ gradOutput: UnsafePointer<Float>, batch: Int, needInputGradient: Bool) -> UnsafePointer<Float>? {
+    public func backward(_ gradOutput: UnsafePointer<Float>, batch: Int, needInputGradient: Bool,
+                         afterLayer: ((Layer) -> Void)? = nil) -> UnsafePointer<Float>? {
         var g: UnsafePointer<Float>? = gradOutput
         for (i, layer) in layers.enumerated().reversed() {
             g = layer.backward(g!, batch: batch, needInputGradient: needInputGradient || i > 0)
+            afterLayer?(layer)
         }
         return g
     }

@@ -15,6 +15,11 @@ public final class DANNModel {
     public let gradientReversal: GradientReversal
     public let discriminator: Sequential
 
+    /// Called during backward with each arena range whose gradients are final, in decreasing arena order
+    /// (D, then C, then E from its last layer to its first), so reductions can start while backward goes on.
+    public var onGradientsReady: ((Range<Int>) -> Void)?
+    private var parameterRanges: [ObjectIdentifier: Range<Int>] = [:]
+
     private let featureGrad = FloatBuffer()
     private let labelGrad = FloatBuffer()
     private let domainGrad = FloatBuffer()
@@ -133,6 +138,7 @@ public final class DANNModel {
                 offset += p.count
             }
             layer.bind(parameters: params, gradients: grads)
+            parameterRanges[ObjectIdentifier(layer)] = (offset - ps.reduce(0) { $0 + $1.count })..<offset
         }
     }
 
@@ -157,13 +163,14 @@ public final class DANNModel {
 
         if sourceOnly {
             zeroGradients(prefix: "G_d.")
+            discriminator.layers.reversed().forEach(reportReady)
         } else {
             let logits = discriminator.forward(gradientReversal.forward(features, batch: n, context: context), batch: n, context: context)
             let dLogits = domainGrad.reserve(n * 2)
             result.domainLoss = LogSoftmaxNLL.forwardBackward(
                 logits: logits, targets: domainTargets.pointer, rows: n, classes: 2, scale: scale,
                 grad: dLogits, correct: &result.domainCorrect)
-            let dReversed = discriminator.backward(dLogits, batch: n, needInputGradient: true)!
+            let dReversed = discriminator.backward(dLogits, batch: n, needInputGradient: true, afterLayer: reportReady)!
             dFeatures.update(from: gradientReversal.backward(dReversed, batch: n, needInputGradient: true)!, count: n * featureSize)
         }
 
@@ -172,7 +179,7 @@ public final class DANNModel {
             let dLogits = labelGrad.reserve(ns * 10)
             result.labelLoss = LogSoftmaxNLL.forwardBackward(logits: logits, targets: batch.labels, rows: ns, classes: 10,
                                                              scale: scale, grad: dLogits, correct: &result.labelCorrect)
-            let dClassifier = classifier.backward(dLogits, batch: ns, needInputGradient: true)!
+            let dClassifier = classifier.backward(dLogits, batch: ns, needInputGradient: true, afterLayer: reportReady)!
             if sourceOnly {
                 dFeatures.update(from: dClassifier, count: ns * featureSize)
             } else {
@@ -180,15 +187,21 @@ public final class DANNModel {
             }
         } else {
             zeroGradients(prefix: "G_c.")
+            classifier.layers.reversed().forEach(reportReady)
             if sourceOnly { dFeatures.update(repeating: 0, count: n * featureSize) }
         }
-        extractor.backward(dFeatures, batch: n, needInputGradient: false)
+        extractor.backward(dFeatures, batch: n, needInputGradient: false, afterLayer: reportReady)
         return result
     }
 
     /// Label logits [count × 10] for `count` images (inference: no dropout). Valid until the next call.
     public func classify(_ images: UnsafePointer<Float>, count: Int) -> UnsafePointer<Float> {
         classifier.forward(extractor.forward(images, batch: count, context: .inference), batch: count, context: .inference)
+    }
+
+    private func reportReady(_ layer: Layer) {
+        guard let callback = onGradientsReady, let range = parameterRanges[ObjectIdentifier(layer)] else { return }
+        callback(range)
     }
 
     private func prepareRows(_ batch: Batch, rows n: Int) {

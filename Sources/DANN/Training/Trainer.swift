@@ -1,0 +1,221 @@
+import Foundation
+
+/// The training loop (DESIGN.md §2–§3): every rank fills its slice of the global batch, computes its share
+/// of the gradient, the shares are summed over ranks, and every rank takes the same SGD step. Rank 0 alone
+/// reports to the callbacks and writes checkpoints.
+public final class Trainer {
+    public let config: TrainingConfig
+    public let communicator: Communicator
+    public let model: DANNModel
+    public let optimizer: SGD
+    public let data: DomainBatches
+    public let totalSteps: Int
+    public private(set) var step = 0
+    public var callbacks: [TrainingCallback] = []
+    /// Stop (with a checkpoint, as on SIGTERM) once this many steps are done: lets tests interrupt a run.
+    public var stopAtStep: Int?
+    public let threadsPerRank: Int
+
+    private let sync: GradientSync
+    private let evaluator: Evaluator
+    private let images: FloatBuffer
+    private let labels: AlignedBuffer<Int32>
+    private let localCount: Int
+    private var checkpointsDirectory: String { URL(fileURLWithPath: config.out).appendingPathComponent("checkpoints").path }
+
+    public enum Outcome: Equatable {
+        case finished(step: Int)
+        case interrupted(step: Int, checkpoint: String)
+    }
+
+    /// Builds everything a run needs; with `resume`, continues from `latest` under `config.out/checkpoints`.
+    /// `explicit` names the settings the user gave (TrainingConfig property names): on resume, the others come
+    /// from the checkpoint, and an explicit one that changes the run's identity is refused.
+    public init(config requested: TrainingConfig, communicator: Communicator, resume: Bool = false,
+                explicit: Set<String> = []) throws {
+        self.communicator = communicator
+        try requested.validate(ranks: communicator.size)
+        var config = requested
+
+        // Resume: rank 0 reads the checkpoint; the others get its weights and state by broadcast.
+        var resumeFolder: String? = nil
+        var snapshotConfig: TrainingConfig? = nil
+        if resume {
+            let folder = try Trainer.rootResult(communicator) {
+                guard let folder = try CheckpointStore.latest(in: URL(fileURLWithPath: requested.out).appendingPathComponent("checkpoints").path) else {
+                    throw DANNError.file(requested.out, "--resume: no checkpoints/latest to resume from")
+                }
+                return folder
+            }
+            resumeFolder = folder
+            let path = URL(fileURLWithPath: folder).appendingPathComponent(TrainerState.fileName).path
+            let text = try Trainer.rootResult(communicator) { () -> String in
+                let file = try SafeTensors.read(path: path)
+                guard let text = file.metadata["config"] else { throw DANNError.file(path, "has no training config") }
+                return text
+            }
+            let saved = try TrainingConfig.fromJSON(text, path: path)
+            let merged = try saved.overriding(with: requested, keys: explicit.union(["out", "dataDir"]))
+            let differences = saved.runIdentity.filter { merged.runIdentity[$0.key] != $0.value }.keys.sorted()
+            guard differences.isEmpty else {
+                let list = differences.map { "--\($0) \(saved.runIdentity[$0]!) (asked \(merged.runIdentity[$0]!))" }.joined(separator: ", ")
+                throw DANNError.file(folder, "checkpoint belongs to a different run: \(list)")
+            }
+            snapshotConfig = saved
+            config = merged
+            try config.validate(ranks: communicator.size)
+        }
+        self.config = config
+
+        threadsPerRank = defaultThreadsPerRank(localSize: communicator.localSize, override: config.threads)
+        BLAS.setThreads(threadsPerRank)
+
+        let arch = try Architecture.named(config.arch).withInputSize(config.inputSize)
+        model = try DANNModel(architecture: arch, dropout: Float(config.dropout))
+        optimizer = SGD(count: model.parameterCount, momentum: Float(config.momentum), weightDecay: Float(config.weightDecay))
+        data = try DomainBatches(config: config.dataConfig, globalBatch: config.batchSize, rank: communicator.rank, size: communicator.size)
+        guard data.stepsPerEpoch > 0 else {
+            throw DANNError("\(config.source.rawValue) has \(data.sourceCount) training images, fewer than --batch-size \(config.batchSize)")
+        }
+        totalSteps = config.steps ?? config.epochs * data.stepsPerEpoch
+        evaluator = try Evaluator(dataDir: config.dataDir, inputSize: config.inputSize, normalize: config.normalize,
+                                  datasets: [config.source, config.target], communicator: communicator)
+        sync = GradientSync(communicator: communicator, arena: model.arena, mode: config.allreduce, bucketMegabytes: config.bucketMegabytes)
+        sync.attach(to: model)
+        localCount = data.localSlice.count
+        images = FloatBuffer(capacity: 2 * localCount * model.imageSize)
+        labels = AlignedBuffer<Int32>(capacity: localCount)
+
+        // Weights: rank 0 initialises, loads --init, or loads the checkpoint; then everyone gets them.
+        var counters: [Double] = [0, 0]
+        if let folder = resumeFolder, snapshotConfig != nil {
+            try Trainer.onRoot(communicator) {
+                try ModelFile.load(into: model, from: URL(fileURLWithPath: folder).appendingPathComponent(ModelFile.fileName).path)
+                let snapshot = try TrainerState.load(from: URL(fileURLWithPath: folder).appendingPathComponent(TrainerState.fileName).path,
+                                                     into: optimizer, model: model)
+                counters = [Double(snapshot.step), snapshot.hasVelocity ? 1 : 0]
+            }
+        } else if let initPath = config.initPath {
+            try Trainer.onRoot(communicator) { try ModelFile.load(into: model, from: try ModelFile.resolve(initPath)) }
+        } else if communicator.isRoot {
+            model.initialize(seed: config.seed)
+        }
+        communicator.broadcast(model.arena.parameters, bytes: model.parameterCount * 4, root: 0)
+        communicator.broadcast(optimizer.velocity.pointer, bytes: model.parameterCount * 4, root: 0)
+        communicator.broadcast(&counters, bytes: 16, root: 0)
+        step = Int(counters[0])
+        optimizer.hasVelocity = counters[1] != 0
+    }
+
+    public var runInfo: RunInfo {
+        let hosts = communicator.allgather(Array(communicator.hostname.utf8)).map { String(decoding: $0, as: UTF8.self) }
+        return RunInfo(config: config, totalSteps: totalSteps, stepsPerEpoch: data.stepsPerEpoch, sourceCount: data.sourceCount,
+                       targetCount: data.targetCount, parameterCount: model.parameterCount, startStep: step,
+                       ranks: communicator.size, hosts: hosts, threadsPerRank: threadsPerRank,
+                       binding: ProcessInfo.processInfo.environment["OMPI_MCA_hwloc_base_binding_policy"] ?? "mpirun default",
+                       testSets: evaluator.datasets, notes: data.notes, outDirectory: config.out)
+    }
+
+    /// Runs to `totalSteps` (or until a stop request), evaluating and checkpointing on schedule.
+    public func run() throws -> Outcome {
+        let info = runInfo
+        try eachCallback { try $0.runStarted(info) }
+        let evalEvery = config.evalEvery > 0 ? config.evalEvery : max(1, totalSteps / 10)
+        let checkpointEvery = config.checkpointEvery > 0 ? config.checkpointEvery : max(1, totalSteps / 10)
+        let schedules = config.schedules
+        let b = config.batchSize
+        var stats = [Double](repeating: 0, count: 5)
+        var lastCheckpoint = step
+
+        while step < totalSteps {
+            let start = DispatchTime.now().uptimeNanoseconds
+            let p = Schedules.progress(step: step, totalSteps: totalSteps)
+            let lr = schedules.learningRate(progress: p), lambda = schedules.lambda(progress: p)
+            let source = images.pointer, target = images.pointer + localCount * model.imageSize
+            try data.fill(step: step, source: source, labels: labels.pointer, target: target)
+            let batch = DANNModel.Batch(images: source, labels: labels.pointer, sourceCount: localCount, targetCount: localCount,
+                                        globalBatch: b, sliceOffset: data.localSlice.lowerBound)
+            let r = model.computeGradients(batch, lambda: Float(lambda), step: step, seed: config.seed, sourceOnly: config.sourceOnly)
+            sync.finish()
+            let stopNow = StopSignal.isRequested || stopAtStep.map { step + 1 >= $0 } == true
+            stats[0] = r.labelLoss; stats[1] = r.domainLoss
+            stats[2] = Double(r.labelCorrect); stats[3] = Double(r.domainCorrect); stats[4] = stopNow ? 1 : 0
+            communicator.allreduceSum(&stats, count: stats.count)
+            guard stats[0].isFinite, stats[1].isFinite else {
+                throw DANNError("step \(step + 1): the loss is \(stats[0].isFinite ? stats[1] : stats[0]) (label \(stats[0]), domain \(stats[1])); lower --lr or check the data")
+            }
+            optimizer.step(parameters: model.arena.parameters, gradients: model.arena.gradients, learningRate: Float(lr))
+            step += 1
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+
+            let evaluation = (step % evalEvery == 0 || step == totalSteps) ? try evaluator.evaluate(model) : nil
+            let record = StepRecord(step: step, totalSteps: totalSteps, epoch: (step - 1) / data.stepsPerEpoch + 1,
+                                    epochs: (totalSteps + data.stepsPerEpoch - 1) / data.stepsPerEpoch, lr: lr, lambda: lambda,
+                                    labelLoss: stats[0], domainLoss: stats[1],
+                                    labelAccuracy: stats[2] / Double(b), domainAccuracy: stats[3] / Double(config.sourceOnly ? b : 2 * b),
+                                    stepSeconds: seconds, imagesPerSecond: Double(config.sourceOnly ? b : 2 * b) / seconds)
+            try eachCallback { try $0.stepFinished(record, evaluation: evaluation) }
+
+            if stats[4] > 0 && step < totalSteps {
+                let folder = try checkpoint()
+                try eachCallback { try $0.runFinished(step: step, interrupted: true) }
+                return .interrupted(step: step, checkpoint: folder)
+            }
+            if step % checkpointEvery == 0 || step == totalSteps {
+                try checkpoint()
+                lastCheckpoint = step
+            }
+        }
+        if lastCheckpoint != step { try checkpoint() }
+        try eachCallback { try $0.runFinished(step: step, interrupted: false) }
+        return .finished(step: step)
+    }
+
+    /// Rank 0 writes model.safetensors + trainer.safetensors; a failure there ends every rank.
+    @discardableResult
+    func checkpoint() throws -> String {
+        let folder = try Trainer.rootResult(communicator) { () -> String in
+            let folder = try CheckpointStore.save(in: checkpointsDirectory, step: step, keep: config.keep) { dir in
+                try ModelFile.save(model, to: URL(fileURLWithPath: dir).appendingPathComponent(ModelFile.fileName).path,
+                                   metadata: ["normalize": String(config.normalize), "step": String(step)])
+                try TrainerState.save(model: model, optimizer: optimizer, step: step, stepsPerEpoch: data.stepsPerEpoch,
+                                      config: config, to: URL(fileURLWithPath: dir).appendingPathComponent(TrainerState.fileName).path)
+            }
+            return folder
+        }
+        try eachCallback { try $0.checkpointSaved(folder, step: step) }
+        return folder
+    }
+
+    private func eachCallback(_ body: (TrainingCallback) throws -> Void) throws {
+        guard communicator.isRoot else { return }
+        for callback in callbacks { try body(callback) }
+    }
+
+    /// Runs `body` on rank 0 and shares its success or its error message with every rank, so that all ranks
+    /// throw the same one-line error together instead of some waiting forever in the next collective.
+    static func onRoot(_ communicator: Communicator, _ body: () throws -> Void) throws {
+        _ = try rootResult(communicator) { try body(); return "" }
+    }
+
+    static func rootResult(_ communicator: Communicator, _ body: () throws -> String) throws -> String {
+        var message: [UInt8] = []
+        var ok: UInt8 = 1
+        if communicator.isRoot {
+            do { message = Array(try body().utf8) } catch let error as DANNError {
+                ok = 0; message = Array(error.message.utf8)
+            }
+        }
+        guard communicator.size > 1 else {
+            if ok == 0 { throw DANNError(String(decoding: message, as: UTF8.self)) }
+            return String(decoding: message, as: UTF8.self)
+        }
+        var header = [Double(ok), Double(message.count)]
+        communicator.broadcast(&header, bytes: 16, root: 0)
+        if !communicator.isRoot { message = [UInt8](repeating: 0, count: Int(header[1])) }
+        if !message.isEmpty { message.withUnsafeMutableBytes { communicator.broadcast($0.baseAddress!, bytes: $0.count, root: 0) } }
+        let text = String(decoding: message, as: UTF8.self)
+        if header[0] == 0 { throw DANNError(text) }
+        return text
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+
+/// How gradients are summed over ranks: one call after backward, or fixed-order buckets started while
+/// backward is still running (DDP-style).
+public enum AllreduceMode: String, Codable, CaseIterable, Sendable {
+    case buckets, single
+}
+
+/// Every setting of a training run (written to config.json and into each checkpoint).
+public struct TrainingConfig: Codable, Equatable, Sendable {
+    public var source: DatasetName = .svhn
+    public var target: DatasetName = .mnist
+    public var dataDir: String = "data"
+    public var arch: String = "seed"
+    public var inputSize: Int = 28
+    public var normalize: Bool = false
+    /// Total steps; when nil, `epochs` × steps per epoch.
+    public var steps: Int? = nil
+    public var epochs: Int = 100
+    public var batchSize: Int = 128
+    public var lr: Double = 0.01
+    public var momentum: Double = 0.9
+    public var weightDecay: Double = 1e-5
+    public var gamma: Double = 10
+    public var alpha: Double = 10
+    public var beta: Double = 0.75
+    public var dropout: Double = 0.5
+    public var sourceOnly: Bool = false
+    public var seed: UInt64 = 1
+    public var shuffle: Bool = true
+    public var limitSource: Int? = nil
+    public var limitTarget: Int? = nil
+    public var initPath: String? = nil
+    public var out: String = ""
+    /// 0: ten evaluations per run (and one at the end).
+    public var evalEvery: Int = 0
+    /// 0: ten checkpoints per run (and one at the end).
+    public var checkpointEvery: Int = 0
+    public var keep: Int = 3
+    /// OpenBLAS threads per rank; nil: cores on the node / ranks on the node.
+    public var threads: Int? = nil
+    public var allreduce: AllreduceMode = .buckets
+    public var bucketMegabytes: Double = 25
+
+    public init() {}
+
+    public var schedules: Schedules { Schedules(learningRate: lr, alpha: alpha, beta: beta, gamma: gamma) }
+
+    /// Settings that define the sequence of updates: a resumed run must agree on all of them.
+    public var runIdentity: [String: String] {
+        ["source": source.rawValue, "target": target.rawValue, "arch": arch, "input-size": String(inputSize),
+         "normalize": String(normalize), "batch-size": String(batchSize), "lr": String(lr), "momentum": String(momentum),
+         "weight-decay": String(weightDecay), "gamma": String(gamma), "alpha": String(alpha), "beta": String(beta),
+         "dropout": String(dropout), "source-only": String(sourceOnly), "seed": String(seed), "shuffle": String(shuffle),
+         "limit-source": limitSource.map(String.init) ?? "all", "limit-target": limitTarget.map(String.init) ?? "all",
+         "steps": steps.map(String.init) ?? "-", "epochs": steps == nil ? String(epochs) : "-"]
+    }
+
+    /// Rejects values no run can use, with the flag's name.
+    public func validate(ranks: Int = 1) throws {
+        func check(_ ok: Bool, _ message: String) throws { if !ok { throw DANNError(message) } }
+        _ = try Architecture.named(arch)
+        try check(inputSize == 28 || inputSize == 32, "--input-size must be 28 or 32, not \(inputSize)")
+        try check(batchSize > 0, "--batch-size must be positive, not \(batchSize)")
+        try check(batchSize >= ranks, "--batch-size \(batchSize) is smaller than the \(ranks) ranks: every rank needs a sample")
+        if let steps { try check(steps > 0, "--steps must be positive, not \(steps)") }
+        try check(epochs > 0, "--epochs must be positive, not \(epochs)")
+        try check(lr > 0 && lr.isFinite, "--lr must be positive, not \(lr)")
+        try check(momentum >= 0 && momentum < 1, "--momentum must be in [0, 1), not \(momentum)")
+        try check(weightDecay >= 0, "--weight-decay must be non-negative, not \(weightDecay)")
+        try check(dropout >= 0 && dropout < 1, "--dropout must be in [0, 1), not \(dropout)")
+        try check(evalEvery >= 0, "--eval-every must be non-negative, not \(evalEvery)")
+        try check(checkpointEvery >= 0, "--checkpoint-every must be non-negative, not \(checkpointEvery)")
+        try check(keep > 0, "--keep must be positive, not \(keep)")
+        if let threads { try check(threads > 0, "--threads must be positive, not \(threads)") }
+        if let limitSource { try check(limitSource > 0, "--limit-source must be positive, not \(limitSource)") }
+        if let limitTarget { try check(limitTarget > 0, "--limit-target must be positive, not \(limitTarget)") }
+        try check(bucketMegabytes > 0, "--bucket-mb must be positive")
+    }
+
+    public var dataConfig: DataConfig {
+        DataConfig(source: source, target: target, dataDir: dataDir, inputSize: inputSize, normalize: normalize,
+                   limitSource: limitSource, limitTarget: limitTarget, seed: seed, shuffle: shuffle)
+    }
+
+    /// Canonical JSON (sorted keys): config.json and checkpoint metadata.
+    public func json() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return String(decoding: try! encoder.encode(self), as: UTF8.self)
+    }
+
+    /// This config with the properties named in `keys` taken from `other`.
+    public func overriding(with other: TrainingConfig, keys: Set<String>) throws -> TrainingConfig {
+        let encoder = JSONEncoder()
+        guard var mine = try JSONSerialization.jsonObject(with: encoder.encode(self)) as? [String: Any],
+              let theirs = try JSONSerialization.jsonObject(with: encoder.encode(other)) as? [String: Any] else {
+            throw DANNError("cannot merge training configs")
+        }
+        for key in keys {
+            if let value = theirs[key] { mine[key] = value } else { mine.removeValue(forKey: key) }
+        }
+        return try JSONDecoder().decode(TrainingConfig.self, from: JSONSerialization.data(withJSONObject: mine))
+    }
+
+    public static func fromJSON(_ text: String, path: String) throws -> TrainingConfig {
+        do { return try JSONDecoder().decode(TrainingConfig.self, from: Data(text.utf8)) }
+        catch { throw DANNError.file(path, "unreadable training config (\(error.localizedDescription))") }
+    }
+}
+
+extension DatasetName: Codable {}
