@@ -10,6 +10,21 @@ struct DANNDist: ParsableCommand {
         subcommands: [Train.self, Eval.self, Predict.self, Bench.self, DataCommand.self, MPISelfTest.self],
         defaultSubcommand: Train.self
     )
+
+    /// Like ArgumentParser's main, but a bad flag is one line (what is wrong and where to look), not the
+    /// usage screen, so that scripts and mpirun logs stay readable.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success || error is ExitCode || error is CleanExit { exit(withError: error) }
+            let message = DANNDist.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            printError("dann-dist: error: \(message.replacingOccurrences(of: "Error: ", with: "")) (see dann-dist --help)")
+            Foundation.exit(code.rawValue)
+        }
+    }
 }
 
 /// Runs a command body, turning library errors into one line on stderr and exit status 1.

@@ -100,20 +100,44 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual(Double(same), Double(count) / 2, accuracy: 1500)
     }
 
-    func testInitialisationStatistics() throws {
-        let model = try DANNModel(architecture: .small)
+    /// The seed's scheme: Kaiming-normal (fan_out) convs, N(0, 0.01²) linears, zero biases.
+    func testSeedInitialisationStatistics() throws {
+        let model = try DANNModel(architecture: .seed)
         model.initialize(seed: 5)
         for entry in model.arena.entries {
-            let v = model.arena.parameter(entry).map(Double.init)
-            let mean = v.reduce(0, +) / Double(v.count)
-            let std = (v.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(v.count)).squareRoot()
+            let (mean, std, _) = statistics(model.arena.parameter(entry))
             switch entry.shape.count {
-            case 1: XCTAssertTrue(v.allSatisfy { $0 == 0 }, entry.name)
-            case 2: XCTAssertEqual(std, 0.01, accuracy: 0.01 * 5 / Double(v.count).squareRoot() + 1e-4, entry.name)
+            case 1: XCTAssertEqual(std, 0, entry.name); XCTAssertEqual(mean, 0, entry.name)
+            case 2: XCTAssertEqual(std, 0.01, accuracy: 0.01 * 5 / Double(entry.count).squareRoot() + 1e-5, entry.name)
             default:
                 let expected = (2.0 / Double(entry.shape[0] * entry.shape[2] * entry.shape[3])).squareRoot()
-                XCTAssertEqual(std, expected, accuracy: expected * 5 / Double(v.count).squareRoot(), entry.name)
+                XCTAssertEqual(std, expected, accuracy: expected * 5 / Double(entry.count).squareRoot(), entry.name)
+            }
+            XCTAssertEqual(mean, 0, accuracy: max(std, 1e-9) * 5 / Double(entry.count).squareRoot(), entry.name)
+        }
+    }
+
+    /// PyTorch's defaults for `small`: U(±1/√fan_in) for weights and biases (std bound/√3).
+    func testPyTorchDefaultInitialisationStatistics() throws {
+        let model = try DANNModel(architecture: .small)
+        model.initialize(seed: 5)
+        let fanIns = ["E.0": 75, "E.3": 800, "G_c.0": 768, "G_c.2": 100, "G_c.4": 100, "G_d.0": 768, "G_d.2": 100]
+        for entry in model.arena.entries {
+            let layer = entry.name.components(separatedBy: ".").prefix(2).joined(separator: ".")
+            let bound = 1 / Double(fanIns[layer]!).squareRoot()
+            let (mean, std, maxAbs) = statistics(model.arena.parameter(entry))
+            XCTAssertLessThanOrEqual(maxAbs, bound, entry.name)
+            if entry.count >= 1000 {
+                XCTAssertEqual(std, bound / 3.0.squareRoot(), accuracy: bound * 0.05, entry.name)
+                XCTAssertEqual(mean, 0, accuracy: bound * 5 / Double(entry.count).squareRoot(), entry.name)
             }
         }
+    }
+
+    private func statistics(_ v: UnsafeMutableBufferPointer<Float>) -> (mean: Double, std: Double, maxAbs: Double) {
+        let values = v.map(Double.init)
+        let mean = values.reduce(0, +) / Double(values.count)
+        let std = (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count)).squareRoot()
+        return (mean, std, values.map(abs).max() ?? 0)
     }
 }

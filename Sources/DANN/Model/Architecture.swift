@@ -16,6 +16,7 @@ public struct Architecture: Equatable, Sendable {
     public var extractor: [LayerSpec]
     public var classifier: [LayerSpec]
     public var discriminator: [LayerSpec]
+    public var initialization: Initialization = .seed
 
     /// The seed repository's network (SVHN→MNIST reproduction): 33,372,108 parameters, 6272 features.
     public static let seed = Architecture(
@@ -32,7 +33,8 @@ public struct Architecture: Equatable, Sendable {
         extractor: [.conv(out: 32, kernel: 5, padding: 0), .relu, .maxPool(kernel: 2, stride: 2, padding: 0),
                     .conv(out: 48, kernel: 5, padding: 0), .relu, .maxPool(kernel: 2, stride: 2, padding: 0)],
         classifier: [.linear(out: 100), .relu, .linear(out: 100), .relu, .linear(out: 10)],
-        discriminator: [.linear(out: 100), .relu, .linear(out: 2)])
+        discriminator: [.linear(out: 100), .relu, .linear(out: 2)],
+        initialization: .pytorchDefault)
 
     public static let presets: [Architecture] = [.seed, .small]
 

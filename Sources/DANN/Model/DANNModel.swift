@@ -144,7 +144,7 @@ public final class DANNModel {
 
     public var parameterCount: Int { arena.count }
 
-    public func initialize(seed: UInt64) { Initialization.apply(to: arena, seed: seed) }
+    public func initialize(seed: UInt64) { architecture.initialization.apply(to: arena, seed: seed) }
 
     /// Forward and backward over one slice: fills the gradient arena (this slice's share of ∂L/∂θ) and
     /// returns its losses. With `sourceOnly` the domain terms are dropped and D's gradients are zero.

@@ -1,0 +1,95 @@
+import Foundation
+import XCTest
+
+/// Running the built `dann-dist` (alone or under mpirun) and other tools from tests.
+final class ChildProcessAnchor {}
+
+extension XCTestCase {
+
+    struct RunResult {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+        let timedOut: Bool
+    }
+
+    func requireMPIRun() throws {
+        guard FileManager.default.isExecutableFile(atPath: mpirunPath) else {
+            throw XCTSkip("mpirun not found (install openmpi-bin): MPI communicator tests skipped")
+        }
+    }
+
+    var mpirunPath: String {
+        let paths = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":").map(String.init)
+        return paths.map { $0 + "/mpirun" }.first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/bin/mpirun"
+    }
+
+    /// The `dann-dist` built beside this test bundle (same products directory).
+    func executable() throws -> String {
+        let candidates = [Bundle(for: ChildProcessAnchor.self).bundleURL, Bundle.main.bundleURL,
+                          URL(fileURLWithPath: CommandLine.arguments[0])]
+            .map { $0.deletingLastPathComponent().appendingPathComponent("dann-dist").path }
+        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            XCTFail("dann-dist not built next to the tests (looked at \(candidates)); run swift build first")
+            throw XCTSkip("no dann-dist executable")
+        }
+        return found
+    }
+
+    func environmentWithoutLauncher() -> [String: String] {
+        ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") && !$0.key.hasPrefix("PMI_") }
+    }
+
+    func runMPI(ranks: Int, _ arguments: [String], binding: [String] = ["--bind-to", "none"], watchFor: String? = nil, deadlineAfterMatch: Double = 10) throws -> RunResult {
+        try requireMPIRun()
+        var environment = environmentWithoutLauncher()
+        // Containers run as root; Open MPI refuses that unless told twice.
+        environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        let launcher = ["--allow-run-as-root", "--oversubscribe", "--mca", "btl", "self,vader"]
+            + binding + ["-np", String(ranks), try executable()]
+        return try run(mpirunPath, launcher + arguments, environment: environment, watchFor: watchFor, deadlineAfterMatch: deadlineAfterMatch)
+    }
+
+    /// Runs a command with output to files (children of mpirun inherit them, so nothing can block on a full
+    /// pipe); kills it if it outlives `timeout`, or `deadlineAfterMatch` seconds after `watchFor` appears in stderr.
+    func run(_ path: String, _ arguments: [String], environment: [String: String], timeout: Double = 120,
+                     watchFor: String? = nil, deadlineAfterMatch: Double = 10) throws -> RunResult {
+        let directory = TestPaths.temporaryDirectory("mpi-run")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let outURL = directory.appendingPathComponent("stdout"), errURL = directory.appendingPathComponent("stderr")
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.environment = environment
+        process.standardOutput = try FileHandle(forWritingTo: outURL)
+        process.standardError = try FileHandle(forWritingTo: errURL)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+
+        let started = Date()
+        var matchedAt: Date?
+        var timedOut = false
+        while process.isRunning {
+            Thread.sleep(forTimeInterval: 0.05)
+            if let watchFor, matchedAt == nil, let text = try? String(contentsOf: errURL, encoding: .utf8), text.contains(watchFor) {
+                matchedAt = Date()
+            }
+            let overdue = Date().timeIntervalSince(started) > timeout
+                || (matchedAt.map { Date().timeIntervalSince($0) > deadlineAfterMatch } ?? false)
+            if overdue {
+                timedOut = true
+                process.terminate()
+                process.waitUntilExit()
+                break
+            }
+        }
+        process.waitUntilExit()
+        let stdout = (try? String(contentsOf: outURL, encoding: .utf8)) ?? ""
+        let stderr = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
+        return RunResult(status: process.terminationStatus, stdout: stdout, stderr: stderr, timedOut: timedOut)
+    }
+
+}
