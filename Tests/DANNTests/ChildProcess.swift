@@ -93,3 +93,10 @@ extension XCTestCase {
     }
 
 }
+
+extension XCTestCase {
+    /// Runs a tool to completion (no launcher environment changes).
+    func runTool(_ path: String, _ arguments: [String], timeout: Double = 300) throws -> RunResult {
+        try run(path, arguments, environment: ProcessInfo.processInfo.environment, timeout: timeout)
+    }
+}
