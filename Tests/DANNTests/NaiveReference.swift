@@ -90,6 +90,14 @@ func centralDifferences(at x: [Double], indices: [Int], h: Double = 1e-4, _ f: (
     }
 }
 
+/// ∂f/∂x_i by central differences at steps 1e-4 and 1e-5, or nil when the two disagree: ReLU and max-pool
+/// make the networks piecewise smooth, and a kink within reach of x_i says nothing about the backward pass.
+func smoothCentralDifference(at x: [Double], index i: Int, _ f: ([Double]) -> Double) -> Double? {
+    let coarse = centralDifferences(at: x, indices: [i], h: 1e-4, f)[0]
+    let fine = centralDifferences(at: x, indices: [i], h: 1e-5, f)[0]
+    return abs(coarse - fine) <= 1e-4 * max(abs(fine), 1e-6) ? fine : nil
+}
+
 /// ‖a − b‖ / max(‖a‖, ‖b‖): one number per tensor, insensitive to single tiny components.
 func relativeError(_ a: [Double], _ b: [Double]) -> Double {
     precondition(a.count == b.count)
