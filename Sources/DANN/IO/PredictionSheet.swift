@@ -1,3 +1,5 @@
+import Foundation
+
 /// The `predict --annotate` picture: what the network saw for each image, enlarged, with the predicted
 /// digit and its probability written under it.
 ///
@@ -37,8 +39,5 @@ public enum PredictionSheet {
         return sheet
     }
 
-    static func percent(_ p: Float) -> String {
-        let tenths = Int((Double(p) * 1000).rounded())
-        return "\(tenths / 10).\(tenths % 10)%"
-    }
+    static func percent(_ p: Float) -> String { String(format: "%.1f%%", Double(p) * 100) }
 }
