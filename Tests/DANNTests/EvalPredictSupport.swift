@@ -138,7 +138,7 @@ enum EvalFixtures {
 
 /// A rank of a pretend group: reports the rank and size it is given, and its Double sums add the counts
 /// that the other ranks would have contributed.
-final class FakeCommunicator: Communicator {
+final class EvalTestCommunicator: Communicator {
     let rank: Int
     let size: Int
     var localRank: Int { rank }

@@ -87,7 +87,7 @@ final class EvaluatorTests: XCTestCase {
         var perRank: [EvalResult] = []
         for rank in 0..<3 {
             let evaluator = Evaluator(dataDir: Self.dataDir.path, preprocessor: Preprocessor(inputSize: 28, normalize: false),
-                                      communicator: FakeCommunicator(rank: rank, size: 3))
+                                      communicator: EvalTestCommunicator(rank: rank, size: 3))
             let local = try XCTUnwrap(try evaluator.localCounts(Self.model).first)
             perRank.append(local)
             correct += local.correct
@@ -99,7 +99,7 @@ final class EvaluatorTests: XCTestCase {
 
         // The collective path: rank 0's evaluate adds what ranks 1 and 2 would contribute, in one reduction.
         let others = [Double(perRank[1].correct + perRank[2].correct), Double(perRank[1].count + perRank[2].count)]
-        let communicator = FakeCommunicator(rank: 0, size: 3, othersDoubles: others)
+        let communicator = EvalTestCommunicator(rank: 0, size: 3, othersDoubles: others)
         let evaluator = Evaluator(dataDir: Self.dataDir.path, preprocessor: Preprocessor(inputSize: 28, normalize: false),
                                   communicator: communicator)
         let total = try XCTUnwrap(try evaluator.evaluate(Self.model).first)

@@ -25,11 +25,17 @@ public struct EvalResult: Equatable, Sendable {
 /// communicator. The trainer calls `evaluate` every `--eval-every` steps, so the slices are read once and
 /// kept raw (UInt8, a few MB), and each call reuses one input buffer: after the first call nothing is
 /// read from disk and no image-sized memory is allocated.
+///
+///     let evaluator = Evaluator(dataDir: data, datasets: [target],
+///                               preprocessor: Preprocessor(inputSize: 28, normalize: false),
+///                               communicator: comm, chunkSize: localBatch)
+///     for r in try evaluator.evaluate(model) where comm.isRoot { print(r.key, r.accuracy) }
 public final class Evaluator {
     public let dataDir: String
     public let preprocessor: Preprocessor
     public let communicator: Communicator
-    /// Images per forward pass; bounds the activation memory of `classify`.
+    /// Images per forward pass. The model's activation buffers grow to fit the largest pass they see, so a
+    /// trainer passes its per-rank batch size (or less) to keep evaluation from enlarging them.
     public let chunkSize: Int
     /// The test sets this evaluator looks for, in report order.
     public let candidates: [DatasetName]
@@ -43,7 +49,7 @@ public final class Evaluator {
     ///   - preprocessor: must match the model's input size and the normalisation it was trained with.
     ///   - communicator: rank r of N evaluates slice r of N; all ranks must call `evaluate` together.
     public init(dataDir: String, datasets: [DatasetName] = DatasetName.allCases, preprocessor: Preprocessor,
-                communicator: Communicator, chunkSize: Int = 250) {
+                communicator: Communicator, chunkSize: Int = 128) {
         self.dataDir = dataDir
         self.candidates = datasets
         self.preprocessor = preprocessor
