@@ -1,0 +1,171 @@
+import Foundation
+import XCTest
+@testable import DANN
+
+/// What the eval and predict tests share: an untrained `small` model saved to disk, the MNIST test set
+/// decoded independently of the library (gzip tool + the IDX header read here), the built executable,
+/// and a communicator stand-in.
+enum EvalFixtures {
+    /// An untrained `small` model; its predictions vary from image to image, so counts mean something.
+    static func smallModel(seed: UInt64 = 11) throws -> DANNModel {
+        let model = try DANNModel(architecture: .small, dropout: 0)
+        model.initialize(seed: seed)
+        return model
+    }
+
+    /// A data directory holding only MNIST (a link to the shared copy), so `eval` looks at nothing else.
+    static func mnistOnlyDataDir() throws -> URL {
+        let dir = TestPaths.temporaryDirectory("eval-data")
+        try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("mnist").path,
+                                                   withDestinationPath: DataFixtures.mnistDir)
+        return dir
+    }
+
+    /// A data directory whose MNIST test set is the first `count` official test images, written here as IDX
+    /// files compressed by the gzip tool (a quick stand-in where a test needs a second full pass).
+    static func mnistSubsetDataDir(count: Int) throws -> URL {
+        let dir = TestPaths.temporaryDirectory("eval-subset")
+        let mnist = dir.appendingPathComponent("mnist")
+        try FileManager.default.createDirectory(at: mnist, withIntermediateDirectories: true)
+        func bigEndian(_ values: [Int]) -> [UInt8] { values.flatMap { v in (0..<4).reversed().map { UInt8(v >> (8 * $0) & 0xFF) } } }
+        let images = bigEndian([0x803, count, 28, 28]) + mnistTest.images.prefix(count * 784)
+        let labels = bigEndian([0x801, count]) + mnistTest.labels.prefix(count)
+        try DataFixtures.run(["gzip", "-c"], stdin: Data(images)).write(to: mnist.appendingPathComponent("t10k-images-idx3-ubyte.gz"))
+        try DataFixtures.run(["gzip", "-c"], stdin: Data(labels)).write(to: mnist.appendingPathComponent("t10k-labels-idx1-ubyte.gz"))
+        return dir
+    }
+
+    /// MNIST test images (10000 × 784 bytes) and labels, decoded by the gzip tool and the IDX layout
+    /// (16-byte image header, 8-byte label header, big-endian counts).
+    static let mnistTest: (images: [UInt8], labels: [UInt8]) = {
+        let images = (try? DataFixtures.gunzip("\(DataFixtures.mnistDir)/t10k-images-idx3-ubyte.gz")) ?? []
+        let labels = (try? DataFixtures.gunzip("\(DataFixtures.mnistDir)/t10k-labels-idx1-ubyte.gz")) ?? []
+        guard images.count == 16 + 10_000 * 784, labels.count == 8 + 10_000 else { return ([], []) }
+        return (Array(images[16...]), Array(labels[8...]))
+    }()
+
+    /// MNIST image `i` as the network's 3×28×28 input, built here: x / 255 in each of three planes.
+    static func mnistInput(_ i: Int, into out: UnsafeMutablePointer<Float>) {
+        let pixels = mnistTest.images
+        for c in 0..<3 {
+            for p in 0..<784 { out[c * 784 + p] = Float(pixels[i * 784 + p]) / 255 }
+        }
+    }
+
+    /// MNIST image `i` as an RGB picture (grey replicated).
+    static func mnistRGB(_ i: Int) -> RGBImage {
+        var pixels = [UInt8](repeating: 0, count: 784 * 3)
+        for p in 0..<784 { for c in 0..<3 { pixels[3 * p + c] = mnistTest.images[i * 784 + p] } }
+        return RGBImage(width: 28, height: 28, pixels: pixels)
+    }
+
+    /// Index of the largest of `row[0..<10]`, first on a tie, and the gap to the runner-up relative to the
+    /// largest magnitude in the row (Float sums in another order differ by ~1e-6 of that).
+    static func top(_ row: UnsafePointer<Float>) -> (digit: Int, margin: Float) {
+        var best = 0
+        for c in 1..<10 where row[c] > row[best] { best = c }
+        var second = -Float.infinity, magnitude: Float = 0
+        for c in 0..<10 {
+            magnitude = max(magnitude, abs(row[c]))
+            if c != best { second = max(second, row[c]) }
+        }
+        return (best, magnitude > 0 ? (row[best] - second) / magnitude : 0)
+    }
+
+    /// A relative top-2 margin below this is a near tie: summation order alone might swap the answer.
+    static let nearTie: Float = 1e-4
+
+    /// The `dann-dist` built beside this test bundle.
+    static func executable() throws -> String {
+        let candidates = [Bundle(for: EvaluatorTests.self).bundleURL, Bundle.main.bundleURL,
+                          URL(fileURLWithPath: CommandLine.arguments[0])]
+            .map { $0.deletingLastPathComponent().appendingPathComponent("dann-dist").path }
+        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            XCTFail("dann-dist not built next to the tests (looked at \(candidates)); run swift build first")
+            throw XCTSkip("no dann-dist executable")
+        }
+        return found
+    }
+
+    struct RunResult {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs the built `dann-dist` with output to files (no pipe can fill up) and without MPI launcher variables.
+    static func runCLI(_ arguments: [String]) throws -> RunResult {
+        let directory = TestPaths.temporaryDirectory("cli-run")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let outURL = directory.appendingPathComponent("stdout"), errURL = directory.appendingPathComponent("stderr")
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try executable())
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.filter {
+            !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") && !$0.key.hasPrefix("PMI_")
+        }
+        process.standardOutput = try FileHandle(forWritingTo: outURL)
+        process.standardError = try FileHandle(forWritingTo: errURL)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        return RunResult(status: process.terminationStatus,
+                         stdout: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
+                         stderr: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
+    }
+
+    /// Asserts a failed run: non-zero exit, nothing on stdout, exactly one stderr line naming `path`.
+    static func assertOneLineError(_ result: RunResult, naming path: String, _ problem: String? = nil,
+                                   file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertNotEqual(result.status, 0, "should fail", file: file, line: line)
+        XCTAssertEqual(result.stdout, "", file: file, line: line)
+        let lines = result.stderr.split(separator: "\n", omittingEmptySubsequences: true)
+        XCTAssertEqual(lines.count, 1, "stderr: \(result.stderr)", file: file, line: line)
+        XCTAssertTrue(result.stderr.contains(path), "\(result.stderr) does not name \(path)", file: file, line: line)
+        if let problem {
+            XCTAssertTrue(result.stderr.contains(problem), "\(result.stderr) does not say \(problem)", file: file, line: line)
+        }
+        XCTAssertFalse(result.stderr.contains("Fatal error"), file: file, line: line)
+    }
+
+    static func parseJSON(_ text: String, file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
+        try XCTUnwrap(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], "not a JSON object: \(text)",
+                      file: file, line: line)
+    }
+}
+
+/// A rank of a pretend group: reports the rank and size it is given, and its Double sums add the counts
+/// that the other ranks would have contributed.
+final class EvalTestCommunicator: Communicator {
+    let rank: Int
+    let size: Int
+    var localRank: Int { rank }
+    var localSize: Int { size }
+    let hostname = "fake"
+    /// Added elementwise by `allreduceSum` on Doubles (the other ranks' buffers, summed).
+    var othersDoubles: [Double]
+    private(set) var doubleReductions = 0
+
+    init(rank: Int, size: Int, othersDoubles: [Double] = []) {
+        self.rank = rank
+        self.size = size
+        self.othersDoubles = othersDoubles
+    }
+
+    func allreduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) { XCTFail("the evaluator sums Doubles") }
+    func allreduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int) {
+        doubleReductions += 1
+        XCTAssertEqual(count, othersDoubles.count, "buffer length")
+        for i in 0..<min(count, othersDoubles.count) { buffer[i] += othersDoubles[i] }
+    }
+    func allreduceMax(_ buffer: UnsafeMutablePointer<Double>, count: Int) {}
+    func startAllreduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) -> PendingReduction { PendingReduction(requests: []) }
+    func wait(_ pending: PendingReduction) {}
+    func broadcast(_ buffer: UnsafeMutableRawPointer, bytes: Int, root: Int) {}
+    func allgather(_ bytes: [UInt8]) -> [[UInt8]] { Array(repeating: bytes, count: size) }
+    func barrier() {}
+    func abort(_ message: String) -> Never { fatalError(message) }
+    func finalize() {}
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Trains the `small` network (the DANN paper's MNIST→MNIST-M model) and ships its weights as
+# data/pretrained/small-mnist-mnist_m/model.safetensors, with a README line (command, accuracy, date).
+#
+#   scripts/train-pretrained.sh [--data DIR] [--np N] [--epochs E] [-- extra train flags]
+#
+#   --data DIR   datasets (default ../shared/data: mnist/ and mnist_m/ are needed)
+#   --np N       MPI ranks (default 1: no mpirun; the result is the same for any N up to float rounding)
+#   --epochs E   epochs over MNIST train (default 10, 468 steps each at batch 128)
+#
+# Run from anywhere; paths are relative to the repository root. The run folder stays under runs/.
+set -euo pipefail
+
+data="../shared/data" np=1 epochs=10 extra=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --data) data="${2:?--data needs a directory}"; shift 2 ;;
+        --np) np="${2:?--np needs a number}"; shift 2 ;;
+        --epochs) epochs="${2:?--epochs needs a number}"; shift 2 ;;
+        --) shift; extra=("$@"); break ;;
+        -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "train-pretrained.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+# --data is relative to where the script was started, the default to the repository root.
+root="$(cd "$(dirname "$0")/.." && pwd)"
+if [ "$data" = "../shared/data" ]; then data="$root/../shared/data"; fi
+data="$(realpath -m "$data")"
+cd "$root"
+swift build -c release
+bin=.build/release/dann-dist
+out="runs/pretrained-small-mnist-mnist_m-$(date -u +%Y%m%d-%H%M%S)"
+dest="data/pretrained/small-mnist-mnist_m"
+
+train=("$bin" train --arch small --source mnist --target mnist_m --data "$data" --out "$out"
+       --epochs "$epochs" --batch-size 128 --seed 1 --eval-every 500 "${extra[@]}")
+if [ "$np" -gt 1 ]; then
+    train=(mpirun -np "$np" "${train[@]}")
+fi
+echo "+ ${train[*]}"
+"${train[@]}"
+
+# The newest complete checkpoint (the trainer writes checkpoints/latest last).
+checkpoint="$out/checkpoints/$(cat "$out/checkpoints/latest")"
+mkdir -p "$dest"
+cp "$checkpoint/model.safetensors" "$dest/model.safetensors.partial"
+mv "$dest/model.safetensors.partial" "$dest/model.safetensors"
+
+"$bin" eval --checkpoint "$dest/model.safetensors" --data "$data" --json > "$dest/eval.json"
+"$bin" eval --checkpoint "$dest/model.safetensors" --data "$data"
+accuracy=$(python3 -c 'import json, sys
+r = json.load(open(sys.argv[1]))
+print(", ".join("%s %.4f" % (k, v["accuracy"]) for k, v in r.items()))' "$dest/eval.json")
+
+readme="data/pretrained/README.md"
+[ -f "$readme" ] || printf '# Pretrained weights\n\nOne line per shipped model: folder, command, test accuracy, date.\n\n' > "$readme"
+grep -v '^- `small-mnist-mnist_m/`' "$readme" > "$readme.partial" || true
+echo "- \`small-mnist-mnist_m/\`: \`${train[*]}\`; ${accuracy}; $(date -u +%Y-%m-%d)" >> "$readme.partial"
+mv "$readme.partial" "$readme"
+echo "shipped $dest/model.safetensors ($accuracy)"
