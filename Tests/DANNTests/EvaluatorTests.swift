@@ -168,7 +168,7 @@ final class EvaluatorTests: XCTestCase {
         XCTAssertEqual(run.status, 0, run.stderr)
         let entry = try XCTUnwrap(try EvalFixtures.parseJSON(run.stdout)["mnist_test"] as? [String: Any])
         XCTAssertEqual(entry["correct"] as? Int, normalized.correct)
-        XCTAssertEqual(try InferenceCheckpoint.readMetadata(file)["normalize"], "true")
+        XCTAssertTrue(try InferenceCheckpoint.open(file).normalize)
     }
 
     func testEvalTextReportsEveryTestSetPresent() throws {

@@ -40,12 +40,17 @@ public enum ModelFile {
     /// `checkpoints/` folder or a run folder (then its `latest`). The architecture comes from the metadata,
     /// or else from the tensor shapes.
     public static func open(_ path: String, dropout: Float = 0) throws -> DANNModel {
+        try openWithMetadata(path, dropout: dropout).model
+    }
+
+    /// `open`, also returning the resolved file and its `__metadata__`.
+    public static func openWithMetadata(_ path: String, dropout: Float = 0) throws -> (model: DANNModel, path: String, metadata: [String: String]) {
         let file = try resolve(path)
         let contents = try SafeTensors.read(path: file)
         let arch = try architecture(metadata: contents.metadata, tensors: contents.tensors, path: file)
         let model = try DANNModel(architecture: arch, dropout: dropout)
         try load(into: model, tensors: contents.tensors, path: file)
-        return model
+        return (model, file, contents.metadata)
     }
 
     /// The model.safetensors a user-given path designates.

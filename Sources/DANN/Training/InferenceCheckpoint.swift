@@ -13,28 +13,7 @@ public struct InferenceCheckpoint {
 
     /// Opens a model.safetensors path, a checkpoint folder, a `checkpoints/` folder or a run folder.
     public static func open(_ userPath: String) throws -> InferenceCheckpoint {
-        let path = try ModelFile.resolve(userPath)
-        let model = try ModelFile.open(path)
-        return InferenceCheckpoint(model: model, path: path, metadata: try readMetadata(path))
-    }
-
-    /// The `__metadata__` of a safetensors file, from its header alone (a seed checkpoint is ~130 MB and
-    /// has just been read once by `ModelFile.open`).
-    static func readMetadata(_ path: String) throws -> [String: String] {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw DANNError.file(path, "cannot open") }
-        defer { try? handle.close() }
-        let prefix = [UInt8](handle.readData(ofLength: 8))
-        guard prefix.count == 8 else { throw DANNError.file(path, "too short for a safetensors header") }
-        let length = prefix.reversed().reduce(0) { $0 << 8 | Int($1) }
-        guard length <= SafeTensors.maximumHeaderBytes else { throw DANNError.file(path, "implausible header length \(length)") }
-        let header = [UInt8](handle.readData(ofLength: length))
-        guard header.count == length, case .object(let members)? = try? SafeTensorsJSON.parse(header) else {
-            throw DANNError.file(path, "unreadable safetensors header")
-        }
-        var metadata: [String: String] = [:]
-        if case .object(let entries)? = members.first(where: { $0.key == SafeTensors.metadataKey })?.value {
-            for (key, value) in entries { if case .string(let text) = value { metadata[key] = text } }
-        }
-        return metadata
+        let opened = try ModelFile.openWithMetadata(userPath)
+        return InferenceCheckpoint(model: opened.model, path: opened.path, metadata: opened.metadata)
     }
 }

@@ -18,6 +18,7 @@ public final class Trainer {
 
     private let sync: GradientSync
     private let evaluator: Evaluator
+    public let testSets: [DatasetName]
     private let images: FloatBuffer
     private let labels: AlignedBuffer<Int32>
     private let localCount: Int
@@ -78,11 +79,14 @@ public final class Trainer {
             throw DANNError("\(config.source.rawValue) has \(data.sourceCount) training images, fewer than --batch-size \(config.batchSize)")
         }
         totalSteps = config.steps ?? config.epochs * data.stepsPerEpoch
-        evaluator = try Evaluator(dataDir: config.dataDir, inputSize: config.inputSize, normalize: config.normalize,
-                                  datasets: [config.source, config.target], communicator: communicator)
         sync = GradientSync(communicator: communicator, arena: model.arena, mode: config.allreduce, bucketMegabytes: config.bucketMegabytes)
         sync.attach(to: model)
         localCount = data.localSlice.count
+        // Chunks no larger than a training step's rows, so evaluation never grows the activation buffers.
+        evaluator = Evaluator(dataDir: config.dataDir, datasets: config.source == config.target ? [config.source] : [config.source, config.target],
+                              preprocessor: Preprocessor(inputSize: config.inputSize, normalize: config.normalize),
+                              communicator: communicator, chunkSize: 2 * localCount)
+        testSets = try evaluator.prepare()
         images = FloatBuffer(capacity: 2 * localCount * model.imageSize)
         labels = AlignedBuffer<Int32>(capacity: localCount)
 
@@ -113,7 +117,7 @@ public final class Trainer {
                        targetCount: data.targetCount, parameterCount: model.parameterCount, startStep: step,
                        ranks: communicator.size, hosts: hosts, threadsPerRank: threadsPerRank,
                        binding: ProcessInfo.processInfo.environment["OMPI_MCA_hwloc_base_binding_policy"] ?? "mpirun default",
-                       testSets: evaluator.datasets, notes: data.notes, outDirectory: config.out)
+                       testSets: testSets, notes: data.notes, outDirectory: config.out)
     }
 
     /// Runs to `totalSteps` (or until a stop request), evaluating and checkpointing on schedule.

@@ -15,21 +15,6 @@ public struct StepRecord: Sendable {
     public var imagesPerSecond: Double
 }
 
-/// Accuracy on one test set, counts summed over ranks.
-public struct EvalResult: Equatable, Sendable {
-    public var dataset: DatasetName
-    public var correct: Int
-    public var count: Int
-    public var accuracy: Double { count > 0 ? Double(correct) / Double(count) : 0 }
-    public var key: String { "\(dataset.rawValue)_test" }
-
-    public init(dataset: DatasetName, correct: Int, count: Int) {
-        self.dataset = dataset
-        self.correct = correct
-        self.count = count
-    }
-}
-
 /// What a run looks like before its first step (for the start table and the logs).
 public struct RunInfo: Sendable {
     public var config: TrainingConfig
