@@ -67,22 +67,10 @@ struct Predict: ParsableCommand {
         let entries = zip(zip(images, predictions), means).map { item, mean in
             let (path, p) = item
             let probabilities = p.probabilities.map { "\(Double($0))" }.joined(separator: ", ")
-            return "{\"image\": \(jsonString(path)), \"digit\": \(p.digit), \"confidence\": \(Double(p.confidence)), "
+            return "{\"image\": \(jsonQuoted(path)), \"digit\": \(p.digit), \"confidence\": \(Double(p.confidence)), "
                 + "\"probabilities\": [\(probabilities)], \"mean\": \(mean)}"
         }
         return "{\"predictions\": [" + entries.joined(separator: ", ") + "]}"
     }
 
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
 }

@@ -1,31 +1,33 @@
 import Foundation
 import XCTest
 
+/// The result of a child process run by the tests.
+struct RunResult {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+    let timedOut: Bool
+}
+
 /// Running the built `dann-dist` (alone or under mpirun) and other tools from tests.
 final class ChildProcessAnchor {}
 
-extension XCTestCase {
+enum ChildProcess {
 
-    struct RunResult {
-        let status: Int32
-        let stdout: String
-        let stderr: String
-        let timedOut: Bool
-    }
 
-    func requireMPIRun() throws {
+    static func requireMPIRun() throws {
         guard FileManager.default.isExecutableFile(atPath: mpirunPath) else {
             throw XCTSkip("mpirun not found (install openmpi-bin): MPI communicator tests skipped")
         }
     }
 
-    var mpirunPath: String {
+    static var mpirunPath: String {
         let paths = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":").map(String.init)
         return paths.map { $0 + "/mpirun" }.first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/bin/mpirun"
     }
 
     /// The `dann-dist` built beside this test bundle (same products directory).
-    func executable() throws -> String {
+    static func executable() throws -> String {
         let candidates = [Bundle(for: ChildProcessAnchor.self).bundleURL, Bundle.main.bundleURL,
                           URL(fileURLWithPath: CommandLine.arguments[0])]
             .map { $0.deletingLastPathComponent().appendingPathComponent("dann-dist").path }
@@ -36,11 +38,11 @@ extension XCTestCase {
         return found
     }
 
-    func environmentWithoutLauncher() -> [String: String] {
+    static func environmentWithoutLauncher() -> [String: String] {
         ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") && !$0.key.hasPrefix("PMI_") }
     }
 
-    func runMPI(ranks: Int, _ arguments: [String], binding: [String] = ["--bind-to", "none"], watchFor: String? = nil, deadlineAfterMatch: Double = 10) throws -> RunResult {
+    static func runMPI(ranks: Int, _ arguments: [String], binding: [String] = ["--bind-to", "none"], watchFor: String? = nil, deadlineAfterMatch: Double = 10) throws -> RunResult {
         try requireMPIRun()
         var environment = environmentWithoutLauncher()
         // Containers run as root; Open MPI refuses that unless told twice.
@@ -53,7 +55,7 @@ extension XCTestCase {
 
     /// Runs a command with output to files (children of mpirun inherit them, so nothing can block on a full
     /// pipe); kills it if it outlives `timeout`, or `deadlineAfterMatch` seconds after `watchFor` appears in stderr.
-    func run(_ path: String, _ arguments: [String], environment: [String: String], timeout: Double = 120,
+    static func run(_ path: String, _ arguments: [String], environment: [String: String], timeout: Double = 120,
                      watchFor: String? = nil, deadlineAfterMatch: Double = 10) throws -> RunResult {
         let directory = TestPaths.temporaryDirectory("mpi-run")
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -92,11 +94,31 @@ extension XCTestCase {
         return RunResult(status: process.terminationStatus, stdout: stdout, stderr: stderr, timedOut: timedOut)
     }
 
+    /// The built `dann-dist` alone (no MPI launcher variables), output to files.
+    static func runCLI(_ arguments: [String], timeout: Double = 300) throws -> RunResult {
+        try run(try executable(), arguments, environment: environmentWithoutLauncher(), timeout: timeout)
+    }
+
+    /// Runs a tool to completion with this process's environment.
+    static func runTool(_ path: String, _ arguments: [String], timeout: Double = 300) throws -> RunResult {
+        try run(path, arguments, environment: ProcessInfo.processInfo.environment, timeout: timeout)
+    }
 }
 
 extension XCTestCase {
-    /// Runs a tool to completion (no launcher environment changes).
+    func requireMPIRun() throws { try ChildProcess.requireMPIRun() }
+    var mpirunPath: String { ChildProcess.mpirunPath }
+    func executable() throws -> String { try ChildProcess.executable() }
+    func environmentWithoutLauncher() -> [String: String] { ChildProcess.environmentWithoutLauncher() }
+    func runMPI(ranks: Int, _ arguments: [String], binding: [String] = ["--bind-to", "none"], watchFor: String? = nil,
+                deadlineAfterMatch: Double = 10) throws -> RunResult {
+        try ChildProcess.runMPI(ranks: ranks, arguments, binding: binding, watchFor: watchFor, deadlineAfterMatch: deadlineAfterMatch)
+    }
+    func run(_ path: String, _ arguments: [String], environment: [String: String], timeout: Double = 120,
+             watchFor: String? = nil, deadlineAfterMatch: Double = 10) throws -> RunResult {
+        try ChildProcess.run(path, arguments, environment: environment, timeout: timeout, watchFor: watchFor, deadlineAfterMatch: deadlineAfterMatch)
+    }
     func runTool(_ path: String, _ arguments: [String], timeout: Double = 300) throws -> RunResult {
-        try run(path, arguments, environment: ProcessInfo.processInfo.environment, timeout: timeout)
+        try ChildProcess.runTool(path, arguments, timeout: timeout)
     }
 }

@@ -75,46 +75,9 @@ enum EvalFixtures {
     /// A relative top-2 margin below this is a near tie: summation order alone might swap the answer.
     static let nearTie: Float = 1e-4
 
-    /// The `dann-dist` built beside this test bundle.
-    static func executable() throws -> String {
-        let candidates = [Bundle(for: EvaluatorTests.self).bundleURL, Bundle.main.bundleURL,
-                          URL(fileURLWithPath: CommandLine.arguments[0])]
-            .map { $0.deletingLastPathComponent().appendingPathComponent("dann-dist").path }
-        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            XCTFail("dann-dist not built next to the tests (looked at \(candidates)); run swift build first")
-            throw XCTSkip("no dann-dist executable")
-        }
-        return found
-    }
+    static func executable() throws -> String { try ChildProcess.executable() }
 
-    struct RunResult {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    /// Runs the built `dann-dist` with output to files (no pipe can fill up) and without MPI launcher variables.
-    static func runCLI(_ arguments: [String]) throws -> RunResult {
-        let directory = TestPaths.temporaryDirectory("cli-run")
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let outURL = directory.appendingPathComponent("stdout"), errURL = directory.appendingPathComponent("stderr")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try executable())
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.filter {
-            !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") && !$0.key.hasPrefix("PMI_")
-        }
-        process.standardOutput = try FileHandle(forWritingTo: outURL)
-        process.standardError = try FileHandle(forWritingTo: errURL)
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        return RunResult(status: process.terminationStatus,
-                         stdout: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
-                         stderr: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
-    }
+    static func runCLI(_ arguments: [String]) throws -> RunResult { try ChildProcess.runCLI(arguments) }
 
     /// Asserts a failed run: non-zero exit, nothing on stdout, exactly one stderr line naming `path`.
     static func assertOneLineError(_ result: RunResult, naming path: String, _ problem: String? = nil,

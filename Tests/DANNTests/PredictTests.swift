@@ -194,7 +194,7 @@ final class PredictTests: XCTestCase {
     func testPredictErrorsAreOneLineNamingTheFile() throws {
         let good = try writeImages("ok")[0]
         let sheet = directory.appendingPathComponent("never.png").path
-        func predict(_ checkpoint: String, _ images: [String]) throws -> EvalFixtures.RunResult {
+        func predict(_ checkpoint: String, _ images: [String]) throws -> RunResult {
             try EvalFixtures.runCLI(["predict", "--checkpoint", checkpoint, "--annotate", sheet] + images)
         }
         let missingImage = directory.appendingPathComponent("absent.png").path

@@ -60,7 +60,7 @@ public enum DataInventory {
     public static func infoJSON(_ splits: [SplitInfo]) -> String {
         let entries = splits.map { s in
             "  \"\(s.key)\": {\"n\": \(s.count), \"class_counts\": [\(s.classCounts.map(String.init).joined(separator: ", "))], "
-                + "\"path\": \(jsonString(s.path)), \"sample\": \(s.sample)}"
+                + "\"path\": \(jsonQuoted(s.path)), \"sample\": \(s.sample)}"
         }
         return "{\n" + entries.joined(separator: ",\n") + "\n}"
     }
@@ -92,23 +92,10 @@ public enum DataInventory {
 
     public static func verifyJSON(_ checks: [FileCheck]) -> String {
         let entries = checks.map { c in
-            "  {\"path\": \(jsonString(c.path)), \"status\": \"\(c.status.rawValue)\", \"md5\": \(c.md5.map(jsonString) ?? "null"), "
-                + "\"expected\": \(c.expected.map(jsonString) ?? "null")}"
+            "  {\"path\": \(jsonQuoted(c.path)), \"status\": \"\(c.status.rawValue)\", \"md5\": \(c.md5.map(jsonQuoted) ?? "null"), "
+                + "\"expected\": \(c.expected.map(jsonQuoted) ?? "null")}"
         }
         return "[\n" + entries.joined(separator: ",\n") + "\n]"
     }
 
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            default:
-                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
-            }
-        }
-        return out + "\""
-    }
 }
