@@ -2,15 +2,14 @@ import Foundation
 import XCTest
 @testable import DANN
 
-/// What the eval and predict tests share: an untrained `small` model saved to disk, the MNIST test set
+/// What the eval and predict tests share: the shipped `small` model saved to disk, the MNIST test set
 /// decoded independently of the library (gzip tool + the IDX header read here), the built executable,
 /// and a communicator stand-in.
 enum EvalFixtures {
-    /// An untrained `small` model; its predictions vary from image to image, so counts mean something.
-    static func smallModel(seed: UInt64 = 11) throws -> DANNModel {
-        let model = try DANNModel(architecture: .small, dropout: 0)
-        model.initialize(seed: seed)
-        return model
+    /// The shipped `small` model (trained by this tool): its answers vary from image to image and its
+    /// probabilities are decisive, so counts and captions mean something.
+    static func smallModel() throws -> DANNModel {
+        try ModelFile.open(TestPaths.packageRoot.appendingPathComponent("data/pretrained/small-mnist-mnist_m").path)
     }
 
     /// A data directory holding only MNIST (a link to the shared copy), so `eval` looks at nothing else.

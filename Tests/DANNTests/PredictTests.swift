@@ -8,9 +8,9 @@ import XCTest
 final class PredictTests: XCTestCase {
     static let count = 20
 
-    /// The untrained `small` model with its last layer scaled so that its top logit is about 5: the
-    /// answers are unchanged but the probabilities are decisive (untrained they are all ≈ 0.1), which a
-    /// sheet caption and a probability comparison need.
+    /// The shipped `small` model with its last layer scaled so that its top logit is about 5: the answers
+    /// are unchanged and the probabilities decisive but not saturated, which a sheet caption and a
+    /// probability comparison need.
     private static let model: DANNModel = {
         let model = try! EvalFixtures.smallModel()
         let input = datasetInputs
