@@ -53,6 +53,12 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("bucket-mb"), help: "Allreduce bucket size in MB.") var bucketMegabytes: Double?
     @Option(help: ArgumentHelp("Stop with a checkpoint after this many steps, as on SIGTERM.", visibility: .hidden))
     var stopAtStep: Int?
+    @Flag(help: "Every rank prints a short line per step to stderr, prefixed [rank r] (otherwise only rank 0 prints).")
+    var verboseRanks = false
+    @Option(help: ArgumentHelp("Write a Chrome trace (chrome://tracing, Perfetto) of every rank's steps to FILE.", valueName: "FILE"))
+    var timeline: String?
+    @Option(help: ArgumentHelp("Write the summed gradient of the first step to FILE (safetensors).", visibility: .hidden))
+    var dumpGradients: String?
 
     func validate() throws {
         if epochs != nil && steps != nil { throw ValidationError("give --epochs or --steps, not both") }
@@ -106,6 +112,9 @@ struct Train: ParsableCommand {
         do {
             let trainer = try Trainer(config: config, communicator: communicator, resume: resume, explicit: explicit)
             trainer.stopAtStep = stopAtStep
+            trainer.verboseRanks = verboseRanks
+            trainer.timelinePath = timeline
+            trainer.gradientDumpPath = dumpGradients
             if communicator.isRoot {
                 trainer.callbacks = [ProgressPrinter(), RunRecorder(directory: trainer.config.out)]
             }
