@@ -123,6 +123,8 @@ struct Train: ParsableCommand {
                 print("stopped after step \(step); checkpoint \(folder)")
                 print("resume with: dann-dist train --resume --out \(trainer.config.out)")
             }
+            // Under mpirun, stdout is a pipe (fully buffered): hand everything over before MPI shuts down.
+            fflush(stdout)
             communicator.finalize()
         } catch let error as DANNError {
             failRun(error.message, communicator)
@@ -139,5 +141,6 @@ func failRun(_ message: String, _ communicator: Communicator) -> Never {
         Foundation.exit(1)
     }
     if !communicator.isRoot { Thread.sleep(forTimeInterval: 2) }
+    fflush(stdout)
     communicator.abort(line)
 }
