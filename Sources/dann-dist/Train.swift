@@ -109,6 +109,9 @@ struct Train: ParsableCommand {
         let (config, explicit) = requestedConfig()
         let communicator = makeCommunicator()
         StopSignal.install()
+        // mpirun passes SIGUSR1 on to every rank (SIGTERM/SIGINT it answers by killing the job), so
+        // `kill -USR1 <mpirun>` is the way to stop a whole job cleanly: treat it as a stop request.
+        signal(SIGUSR1) { _ in raise(SIGTERM) }
         do {
             let trainer = try Trainer(config: config, communicator: communicator, resume: resume, explicit: explicit)
             trainer.stopAtStep = stopAtStep

@@ -52,6 +52,22 @@ final class DistributedFailureTests: XCTestCase {
         XCTAssertEqual(try finalModelBytes(stopped), try finalModelBytes(straight), "stopped at \(stoppedAt), resumed, vs straight")
     }
 
+    func testSIGUSR1ToMpirunStopsTheJobCleanly() throws {
+        let out = TestPaths.temporaryDirectory("dist-usr1")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let job = try MPIJob(ranks: 2, try distributedTrainArguments(out: out, steps: 100_000) + ["--verbose-ranks"], test: self)
+        defer { job.cleanUp() }
+        XCTAssertTrue(job.waitForStderr("[rank 1] step 2/", timeout: 120), job.stderr)
+        XCTAssertEqual(kill(job.process.processIdentifier, SIGUSR1), 0)
+        XCTAssertTrue(job.waitForExit(timeout: 120), "the job did not stop")
+        XCTAssertEqual(job.status, 0, job.stderr)
+        let line = try XCTUnwrap(job.stdout.split(separator: "\n").first { $0.hasPrefix("stopped after step ") }, job.stdout)
+        let stoppedAt = try XCTUnwrap(Int(line.dropFirst("stopped after step ".count).prefix { $0.isNumber }))
+        let latest = try XCTUnwrap(try CheckpointStore.latest(in: out.appendingPathComponent("checkpoints").path))
+        XCTAssertEqual(URL(fileURLWithPath: latest).lastPathComponent, CheckpointStore.folderName(step: stoppedAt))
+        XCTAssertTrue(job.stderr.contains("[rank 1] step \(stoppedAt)/") && !job.stderr.contains("[rank 1] step \(stoppedAt + 1)/"), job.stderr)
+    }
+
     func testErrorOnOneRankAbortsTheJobWithOneLine() throws {
         // MPMD launch: rank 1 alone is given a data folder that does not exist.
         let out = TestPaths.temporaryDirectory("dist-error")

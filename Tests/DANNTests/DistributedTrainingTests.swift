@@ -27,6 +27,8 @@ final class DistributedTrainingTests: XCTestCase {
         XCTAssertEqual(reference.count, 14, "seven layers, weight and bias each")
         for ranks in 2...4 {
             let g = try XCTUnwrap(gradients[ranks]), w = try XCTUnwrap(weights[ranks])
+            print(String(format: "np=%d: gradient relative error %.2e, weights after 10 steps %.2e", ranks,
+                         tensorRelativeError(g, reference), tensorRelativeError(w, referenceWeights)))
             XCTAssertLessThanOrEqual(tensorRelativeError(g, reference), 1e-5, "gradient at np=\(ranks)")
             XCTAssertLessThanOrEqual(tensorRelativeError(w, referenceWeights), 1e-4, "weights after 10 steps at np=\(ranks)")
             for (name, values) in reference {
