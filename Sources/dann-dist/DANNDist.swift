@@ -21,7 +21,10 @@ struct DANNDist: ParsableCommand {
             let code = exitCode(for: error)
             if code == .success || error is ExitCode || error is CleanExit { exit(withError: error) }
             let message = DANNDist.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
-            printError("dann-dist: error: \(message.replacingOccurrences(of: "Error: ", with: "")) (see dann-dist --help)")
+            // A bad flag fails every rank of an mpirun job the same way, before MPI starts: rank 0 says it.
+            if launcherRank() ?? 0 == 0 {
+                printError("dann-dist: error: \(message.replacingOccurrences(of: "Error: ", with: "")) (see dann-dist --help)")
+            }
             Foundation.exit(code.rawValue)
         }
     }
@@ -35,6 +38,11 @@ func runReportingErrors(_ body: () throws -> Void) throws {
         printError("dann-dist: error: \(error.message)")
         throw ExitCode(1)
     }
+}
+
+/// This process's rank as the launcher's environment gives it (mpirun, srun/PMIx, PMI), before MPI starts.
+func launcherRank(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> Int? {
+    ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"].lazy.compactMap { environment[$0].flatMap { Int($0) } }.first
 }
 
 func printError(_ line: String) {

@@ -104,6 +104,14 @@ final class DistributedFailureTests: XCTestCase {
         XCTAssertEqual(occurrences(of: file.path, in: result.stderr), 1, result.stderr)
     }
 
+    func testBadFlagsUnderMPIRunArePrintedOnce() throws {
+        for arguments in [["train", "--batch-size", "many"], ["train", "--resume"], ["train", "--steps", "3", "--epochs", "2"]] {
+            let result = try runMPI(ranks: 3, arguments)
+            XCTAssertNotEqual(result.status, 0, "\(arguments)")
+            XCTAssertEqual(occurrences(of: "dann-dist: error:", in: result.stdout + result.stderr), 1, "\(arguments): \(result.stderr)")
+        }
+    }
+
     func testOnlyRankZeroPrintsUnlessVerboseRanks() throws {
         let out = TestPaths.temporaryDirectory("dist-quiet"), streams = TestPaths.temporaryDirectory("dist-streams")
         defer { for url in [out, streams] { try? FileManager.default.removeItem(at: url) } }
@@ -193,8 +201,8 @@ final class MPIJob {
         directory = TestPaths.temporaryDirectory("mpi-job")
         outURL = directory.appendingPathComponent("stdout")
         errURL = directory.appendingPathComponent("stderr")
-        FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
         var environment = test.environmentWithoutLauncher()
         environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"

@@ -120,7 +120,7 @@ public final class Trainer {
         return RunInfo(config: config, totalSteps: totalSteps, stepsPerEpoch: data.stepsPerEpoch, sourceCount: data.sourceCount,
                        targetCount: data.targetCount, parameterCount: model.parameterCount, startStep: step,
                        ranks: communicator.size, hosts: hosts, threadsPerRank: threadsPerRank,
-                       binding: bindingDescription(cpus: cpus, hosts: hosts),
+                       binding: bindingDescription(cpus: cpus),
                        testSets: evaluator.datasets, notes: data.notes, outDirectory: config.out)
     }
 
@@ -238,8 +238,8 @@ public final class Trainer {
         FileHandle.standardError.write(Data("[rank \(communicator.rank)] \(text)\n".utf8))
     }
 
-    /// How the ranks are bound to CPUs, from each rank's affinity mask (`cpus[r]` of rank r on `hosts[r]`).
-    private func bindingDescription(cpus: [String], hosts: [String]) -> String {
+    /// How the ranks are bound to CPUs, from each rank's affinity mask (`cpus[r]` of rank r).
+    private func bindingDescription(cpus: [String]) -> String {
         let all = ProcessInfo.processInfo.activeProcessorCount
         let whole = all > 1 ? "0-\(all - 1)" : "0"
         if Set(cpus).count == 1, cpus[0] == whole { return "none (each rank may use cpus \(whole))" }
@@ -280,6 +280,9 @@ public final class Trainer {
         if communicator.isRoot {
             do { message = Array(try body().utf8) } catch let error as DANNError {
                 ok = 0; message = Array(error.message.utf8)
+            } catch {
+                // Any other error must reach the other ranks too, or they would wait in the broadcast.
+                ok = 0; message = Array("\(error)".utf8)
             }
         }
         guard communicator.size > 1 else {
