@@ -22,8 +22,11 @@ struct DANNDist: ParsableCommand {
             if code == .success || error is ExitCode || error is CleanExit { exit(withError: error) }
             let message = DANNDist.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
             // A bad flag fails every rank of an mpirun job the same way, before MPI starts: rank 0 says it.
+            // The other ranks wait before exiting, as mpirun ends the whole job when the first rank fails.
             if launcherRank() ?? 0 == 0 {
                 printError("dann-dist: error: \(message.replacingOccurrences(of: "Error: ", with: "")) (see dann-dist --help)")
+            } else {
+                Thread.sleep(forTimeInterval: 2)
             }
             Foundation.exit(code.rawValue)
         }
