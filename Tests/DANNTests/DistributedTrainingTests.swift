@@ -108,10 +108,11 @@ private let trainingOnlyData: Result<String, Error> = Result {
 extension XCTestCase {
     func distributedTrainingData() throws -> String { try trainingOnlyData.get() }
 
-    /// A small, fast run: 120 MNIST images each side, global batch 12 (10 steps per epoch), one BLAS thread.
+    /// A small, fast run: 120 MNIST images each side, global batch 12 (10 steps per epoch), one BLAS thread,
+    /// no evaluation (or plots) before the end.
     func distributedTrainArguments(out: URL, steps: Int, seed: Int = 3, limit: Int = 120) throws -> [String] {
         ["train", "--arch", "small", "--steps", String(steps), "--batch-size", "12", "--limit-source", String(limit),
-         "--limit-target", String(limit), "--checkpoint-every", "1", "--keep", "20", "--threads", "1",
+         "--limit-target", String(limit), "--checkpoint-every", "1", "--keep", "20", "--threads", "1", "--eval-every", "100000",
          "--data", try distributedTrainingData(), "--source", "mnist", "--target", "mnist", "--seed", String(seed),
          "--out", out.path]
     }
