@@ -48,9 +48,10 @@ public final class Timeline {
     deinit { words.deallocate() }
 
     /// Events for `steps` steps with up to `bucketsPerStep` bucket starts each, plus evaluations and
-    /// checkpoints, capped so one rank's buffer stays below 40 MB.
+    /// checkpoints, capped at 262,144 events (10 MB per rank, about 40 MB of JSON per rank): a trace is
+    /// for looking at some steps, not a whole 100-epoch run.
     public static func capacity(steps: Int, bucketsPerStep: Int) -> Int {
-        min(1 << 20, max(0, steps) * (6 + bucketsPerStep) + 64)
+        min(1 << 18, max(0, steps) * (8 + bucketsPerStep) + 64)
     }
 
     /// Makes now the time zero of this rank's events. Called right after a barrier, so that ranks on one
@@ -94,11 +95,11 @@ public final class Timeline {
         return bytes
     }
 
-    /// Gathers every rank's events (a collective call) and returns the Chrome trace JSON, built on every
-    /// rank but meant to be written by rank 0. `hosts[r]` names rank r's machine.
-    public func gatherTrace(_ communicator: Communicator, hosts: [String]) -> String {
+    /// Gathers every rank's events (a collective call) and returns the Chrome trace JSON on rank 0 (nil on
+    /// the others). `hosts[r]` names rank r's machine.
+    public func gatherTrace(_ communicator: Communicator, hosts: [String]) -> String? {
         let gathered = communicator.allgather(encoded())
-        return Self.chromeTrace(gathered, hosts: hosts)
+        return communicator.isRoot ? Self.chromeTrace(gathered, hosts: hosts) : nil
     }
 
     /// The trace JSON of the encoded events of each rank (element r from rank r).

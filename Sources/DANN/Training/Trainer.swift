@@ -220,7 +220,7 @@ public final class Trainer {
         guard let timeline, let path = timelinePath else { return }
         let hosts = communicator.allgather(Array(communicator.hostname.utf8)).map { String(decoding: $0, as: UTF8.self) }
         let trace = timeline.gatherTrace(communicator, hosts: hosts)
-        try Trainer.onRoot(communicator) { try AtomicFile.writeText(trace, to: path) }
+        try Trainer.onRoot(communicator) { try AtomicFile.writeText(trace ?? "", to: path) }
     }
 
     /// Rank 0 writes the summed gradient arena under the weights' names; a failure ends every rank.
