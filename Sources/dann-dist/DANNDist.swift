@@ -14,8 +14,10 @@ struct DANNDist: ParsableCommand {
     /// Like ArgumentParser's main, but a bad flag is one line (what is wrong and where to look), not the
     /// usage screen, so that scripts and mpirun logs stay readable.
     static func main() {
+        var parsed = false
         do {
             var command = try parseAsRoot()
+            parsed = true
             try command.run()
         } catch {
             let code = exitCode(for: error)
@@ -23,7 +25,8 @@ struct DANNDist: ParsableCommand {
             let message = DANNDist.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
             // A bad flag fails every rank of an mpirun job the same way, before MPI starts: rank 0 says it.
             // The other ranks wait before exiting, as mpirun ends the whole job when the first rank fails.
-            if launcherRank() ?? 0 == 0 {
+            let sameOnEveryRank = !parsed || error is ValidationError
+            if !sameOnEveryRank || launcherRank() ?? 0 == 0 {
                 printError("dann-dist: error: \(message.replacingOccurrences(of: "Error: ", with: "")) (see dann-dist --help)")
             } else {
                 Thread.sleep(forTimeInterval: 2)
