@@ -11,13 +11,18 @@ final class DistributedTwoHostTests: XCTestCase {
     private let addresses = ["10.77.0.1", "10.77.0.2"]
     private var created: [String] = []
 
+    /// iproute2's `ip`, wherever this system keeps it.
+    private let ipPath: String? = ((ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
+                                   + ["/usr/sbin", "/sbin", "/usr/bin", "/bin"])
+        .map { $0 + "/ip" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+
     private func ip(_ arguments: [String]) throws -> RunResult {
-        try runTool("/usr/sbin/ip", arguments, timeout: 30)
+        try runTool(try XCTUnwrap(ipPath), arguments, timeout: 30)
     }
 
     override func setUpWithError() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") else {
-            throw XCTSkip("two-host test skipped: /usr/sbin/ip (iproute2) is not installed")
+        guard ipPath != nil else {
+            throw XCTSkip("two-host test skipped: `ip` (iproute2) is not installed")
         }
         try requireMPIRun()
         for name in namespaces {
@@ -68,7 +73,7 @@ final class DistributedTwoHostTests: XCTestCase {
                       "--mca", "plm_rsh_agent", agent,
                       "--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include", "10.77.0.0/24",
                       "--mca", "oob_tcp_if_include", "10.77.0.0/24", try executable()]
-        let result = try run("/usr/sbin/ip", mpirun + (try distributedTrainArguments(out: out, steps: 6)), environment: environment)
+        let result = try run(try XCTUnwrap(ipPath), mpirun + (try distributedTrainArguments(out: out, steps: 6)), environment: environment)
         XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
 
         // Rank 1 was mapped to the second address and launched inside the second namespace.
