@@ -53,6 +53,12 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("bucket-mb"), help: "Allreduce bucket size in MB.") var bucketMegabytes: Double?
     @Option(help: ArgumentHelp("Stop with a checkpoint after this many steps, as on SIGTERM.", visibility: .hidden))
     var stopAtStep: Int?
+    @Flag(help: "Every rank prints a short line per step to stderr, prefixed [rank r] (otherwise only rank 0 prints).")
+    var verboseRanks = false
+    @Option(help: ArgumentHelp("Write a Chrome trace (chrome://tracing, Perfetto) of every rank's steps to FILE.", valueName: "FILE"))
+    var timeline: String?
+    @Option(help: ArgumentHelp("Write the summed gradient of the first step to FILE (safetensors).", visibility: .hidden))
+    var dumpGradients: String?
 
     func validate() throws {
         if epochs != nil && steps != nil { throw ValidationError("give --epochs or --steps, not both") }
@@ -103,9 +109,15 @@ struct Train: ParsableCommand {
         let (config, explicit) = requestedConfig()
         let communicator = makeCommunicator()
         StopSignal.install()
+        // mpirun passes SIGUSR1 on to every rank (SIGTERM/SIGINT it answers by killing the job), so
+        // `kill -USR1 <mpirun>` is the way to stop a whole job cleanly: treat it as a stop request.
+        signal(SIGUSR1) { _ in raise(SIGTERM) }
         do {
             let trainer = try Trainer(config: config, communicator: communicator, resume: resume, explicit: explicit)
             trainer.stopAtStep = stopAtStep
+            trainer.verboseRanks = verboseRanks
+            trainer.timelinePath = timeline
+            trainer.gradientDumpPath = dumpGradients
             if communicator.isRoot {
                 trainer.callbacks = [ProgressPrinter(), RunRecorder(directory: trainer.config.out)]
             }
@@ -114,6 +126,8 @@ struct Train: ParsableCommand {
                 print("stopped after step \(step); checkpoint \(folder)")
                 print("resume with: dann-dist train --resume --out \(trainer.config.out)")
             }
+            // Under mpirun, stdout is a pipe (fully buffered): hand everything over before MPI shuts down.
+            fflush(stdout)
             communicator.finalize()
         } catch let error as DANNError {
             failRun(error.message, communicator)
@@ -130,5 +144,6 @@ func failRun(_ message: String, _ communicator: Communicator) -> Never {
         Foundation.exit(1)
     }
     if !communicator.isRoot { Thread.sleep(forTimeInterval: 2) }
+    fflush(stdout)
     communicator.abort(line)
 }

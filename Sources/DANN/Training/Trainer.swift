@@ -14,6 +14,13 @@ public final class Trainer {
     public var callbacks: [TrainingCallback] = []
     /// Stop (with a checkpoint, as on SIGTERM) once this many steps are done: lets tests interrupt a run.
     public var stopAtStep: Int?
+    /// Every rank prints a short line per step to stderr, prefixed `[rank r]` (`--verbose-ranks`).
+    public var verboseRanks = false
+    /// Where rank 0 writes the Chrome trace of every rank's steps at the end of `run` (`--timeline`).
+    public var timelinePath: String?
+    /// Where rank 0 writes the summed gradient of the first step this run takes, as safetensors under the
+    /// weights' names (a hidden flag for the distributed tests).
+    public var gradientDumpPath: String?
     public let threadsPerRank: Int
 
     private let sync: GradientSync
@@ -113,10 +120,11 @@ public final class Trainer {
 
     public var runInfo: RunInfo {
         let hosts = communicator.allgather(Array(communicator.hostname.utf8)).map { String(decoding: $0, as: UTF8.self) }
+        let cpus = communicator.allgather(Array(cpusAllowedList().utf8)).map { String(decoding: $0, as: UTF8.self) }
         return RunInfo(config: config, totalSteps: totalSteps, stepsPerEpoch: data.stepsPerEpoch, sourceCount: data.sourceCount,
                        targetCount: data.targetCount, parameterCount: model.parameterCount, startStep: step,
                        ranks: communicator.size, hosts: hosts, threadsPerRank: threadsPerRank,
-                       binding: ProcessInfo.processInfo.environment["OMPI_MCA_hwloc_base_binding_policy"] ?? "mpirun default",
+                       binding: bindingDescription(cpus: cpus),
                        testSets: testSets, notes: data.notes, outDirectory: config.out)
     }
 
@@ -130,6 +138,19 @@ public final class Trainer {
         let b = config.batchSize
         var stats = [Double](repeating: 0, count: 5)
         var lastCheckpoint = step
+        let firstStep = step
+        let timeline = timelinePath.map { _ in
+            Timeline(capacity: Timeline.capacity(steps: totalSteps - step, bucketsPerStep: model.arena.entries.count + 1))
+        }
+        if let timeline {
+            communicator.barrier()
+            timeline.startClock()
+            sync.timeline = timeline
+        }
+        if verboseRanks {
+            printRankLine("pid \(getpid()) on \(communicator.hostname), \(threadsPerRank) BLAS thread(s), cpus \(cpusAllowedList()), "
+                          + "\(localCount) source + \(localCount) target images per step")
+        }
 
         while step < totalSteps {
             let start = DispatchTime.now().uptimeNanoseconds
@@ -137,10 +158,17 @@ public final class Trainer {
             let lr = schedules.learningRate(progress: p), lambda = schedules.lambda(progress: p)
             let source = images.pointer, target = images.pointer + localCount * model.imageSize
             try data.fill(step: step, source: source, labels: labels.pointer, target: target)
+            timeline?.span(.data, step: step + 1, since: start)
             let batch = DANNModel.Batch(images: source, labels: labels.pointer, sourceCount: localCount, targetCount: localCount,
                                         globalBatch: b, sliceOffset: data.localSlice.lowerBound)
+            let computeStart = DispatchTime.now().uptimeNanoseconds
+            sync.step = step + 1
             let r = model.computeGradients(batch, lambda: Float(lambda), step: step, seed: config.seed, sourceOnly: config.sourceOnly)
+            let syncStart = DispatchTime.now().uptimeNanoseconds
+            timeline?.span(.compute, step: step + 1, since: computeStart)
             sync.finish()
+            let syncEnd = DispatchTime.now().uptimeNanoseconds
+            if step == firstStep, let path = gradientDumpPath { try dumpGradients(to: path) }
             let stopNow = StopSignal.isRequested || stopAtStep.map { step + 1 >= $0 } == true
             stats[0] = r.labelLoss; stats[1] = r.domainLoss
             stats[2] = Double(r.labelCorrect); stats[3] = Double(r.domainCorrect); stats[4] = stopNow ? 1 : 0
@@ -148,31 +176,79 @@ public final class Trainer {
             guard stats[0].isFinite, stats[1].isFinite else {
                 throw DANNError("step \(step + 1): the loss is \(stats[0].isFinite ? stats[1] : stats[0]) (label \(stats[0]), domain \(stats[1])); lower --lr or check the data")
             }
+            let optimizerStart = DispatchTime.now().uptimeNanoseconds
             optimizer.step(parameters: model.arena.parameters, gradients: model.arena.gradients, learningRate: Float(lr))
             step += 1
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            timeline?.span(.optimizer, step: step, since: optimizerStart)
+            let end = DispatchTime.now().uptimeNanoseconds
+            let seconds = Double(end - start) / 1e9
+            if verboseRanks {
+                printRankLine(String(format: "step %d/%d  local label %.4f domain %.4f  compute %.1f ms  allreduce %.1f ms  step %.1f ms",
+                                     step, totalSteps, r.labelLoss, r.domainLoss, Double(syncStart - computeStart) / 1e6,
+                                     Double(syncEnd - syncStart) / 1e6, Double(end - start) / 1e6))
+            }
 
+            let evaluateStart = DispatchTime.now().uptimeNanoseconds
             let evaluation = (step % evalEvery == 0 || step == totalSteps) ? try evaluator.evaluate(model) : nil
+            if evaluation != nil { timeline?.span(.evaluate, step: step, since: evaluateStart) }
             let record = StepRecord(step: step, totalSteps: totalSteps, epoch: (step - 1) / data.stepsPerEpoch + 1,
                                     epochs: (totalSteps + data.stepsPerEpoch - 1) / data.stepsPerEpoch, lr: lr, lambda: lambda,
                                     labelLoss: stats[0], domainLoss: stats[1],
                                     labelAccuracy: stats[2] / Double(b), domainAccuracy: stats[3] / Double(config.sourceOnly ? b : 2 * b),
                                     stepSeconds: seconds, imagesPerSecond: Double(config.sourceOnly ? b : 2 * b) / seconds)
+            let loggingStart = DispatchTime.now().uptimeNanoseconds
             try eachCallback { try $0.stepFinished(record, evaluation: evaluation) }
+            if communicator.isRoot { timeline?.span(.logging, step: step, since: loggingStart) }
 
             if stats[4] > 0 && step < totalSteps {
                 let folder = try checkpoint()
+                try writeTimeline(timeline)
                 try eachCallback { try $0.runFinished(step: step, interrupted: true) }
                 return .interrupted(step: step, checkpoint: folder)
             }
             if step % checkpointEvery == 0 || step == totalSteps {
+                let checkpointStart = DispatchTime.now().uptimeNanoseconds
                 try checkpoint()
+                timeline?.span(.checkpoint, step: step, since: checkpointStart)
                 lastCheckpoint = step
             }
         }
         if lastCheckpoint != step { try checkpoint() }
+        try writeTimeline(timeline)
         try eachCallback { try $0.runFinished(step: step, interrupted: false) }
         return .finished(step: step)
+    }
+
+    /// Gathers every rank's timeline (collective) and has rank 0 write it.
+    private func writeTimeline(_ timeline: Timeline?) throws {
+        guard let timeline, let path = timelinePath else { return }
+        let hosts = communicator.allgather(Array(communicator.hostname.utf8)).map { String(decoding: $0, as: UTF8.self) }
+        let trace = timeline.gatherTrace(communicator, hosts: hosts)
+        try Trainer.onRoot(communicator) { try AtomicFile.writeText(trace ?? "", to: path) }
+    }
+
+    /// Rank 0 writes the summed gradient arena under the weights' names; a failure ends every rank.
+    private func dumpGradients(to path: String) throws {
+        try Trainer.onRoot(communicator) {
+            let tensors = model.arena.entries.map { entry in
+                TensorEntry(name: entry.name, shape: entry.shape, float32: UnsafeBufferPointer(model.arena.gradient(entry)))
+            }
+            try SafeTensors.write(tensors, metadata: ["step": String(step + 1), "ranks": String(communicator.size)], to: path)
+        }
+    }
+
+    /// One `[rank r]` line on stderr, written in one call so lines of different ranks do not interleave.
+    private func printRankLine(_ text: String) {
+        FileHandle.standardError.write(Data("[rank \(communicator.rank)] \(text)\n".utf8))
+    }
+
+    /// How the ranks are bound to CPUs, from each rank's affinity mask (`cpus[r]` of rank r).
+    private func bindingDescription(cpus: [String]) -> String {
+        let all = ProcessInfo.processInfo.activeProcessorCount
+        let whole = all > 1 ? "0-\(all - 1)" : "0"
+        if Set(cpus).count == 1, cpus[0] == whole { return "none (each rank may use cpus \(whole))" }
+        let shown = cpus.enumerated().prefix(8).map { "r\($0.offset): cpu \($0.element)" }.joined(separator: ", ")
+        return shown + (cpus.count > 8 ? ", …" : "")
     }
 
     /// Rank 0 writes model.safetensors + trainer.safetensors; a failure there ends every rank.
@@ -208,6 +284,9 @@ public final class Trainer {
         if communicator.isRoot {
             do { message = Array(try body().utf8) } catch let error as DANNError {
                 ok = 0; message = Array(error.message.utf8)
+            } catch {
+                // Any other error must reach the other ranks too, or they would wait in the broadcast.
+                ok = 0; message = Array("\(error)".utf8)
             }
         }
         guard communicator.size > 1 else {
@@ -222,4 +301,11 @@ public final class Trainer {
         if header[0] == 0 { throw DANNError(text) }
         return text
     }
+}
+
+/// The CPUs this process may run on, as the kernel lists them ("0-1", "3"), or "?" where unreadable.
+func cpusAllowedList() -> String {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") }) else { return "?" }
+    return line.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces)
 }
