@@ -21,6 +21,7 @@ struct Bench: ParsableCommand {
                                             warmup: warmup, threads: threads, peakSize: peakSize)
             let result = try Benchmark.run(options)
             print(json ? result.json : summary(result))
+            if getenv("DANN_CONV_TIMING") != nil { print("conv timing ms/step [im2col, gemm, bias, im2col', dW, dcol, col2im]:", ConvTiming.t.map { Int($0 * 1000 / Double(steps + warmup)) }) }  // TUNING
         }
     }
 

@@ -1,3 +1,4 @@
+import Glibc
 /// `dann-dist bench`: times the full DANN step (computeGradients + SGD) on random inputs and compares
 /// its arithmetic rate with the sgemm peak measured in the same process.
 public enum Benchmark {
@@ -58,6 +59,7 @@ public enum Benchmark {
             guard threads > 0 else { throw DANNError("bench: --threads must be positive") }
             BLAS.setThreads(threads)
         }
+        if getenv("DANN_BENCH_THREAD_CLOCK") != nil { LayerProfiler.clock = CLOCK_THREAD_CPUTIME_ID }  // TUNING
         let arch = options.architecture, b = options.batchSize
         let model = try DANNModel(architecture: arch)
         model.initialize(seed: options.seed)
