@@ -13,15 +13,17 @@ struct Bench: ParsableCommand {
     @Option(help: "Untimed steps first.") var warmup = 2
     @Option(help: "OpenBLAS threads (default: OpenBLAS's own setting).") var threads: Int?
     @Option(help: "Side of the square sgemm that measures the peak (0: skip).") var peakSize = 2048
+    @Flag(help: "Time with the main thread's CPU clock (steady on a shared machine; meaningful with --threads 1).")
+    var threadClock = false
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
         try runReportingErrors {
             let options = Benchmark.Options(architecture: try Architecture.named(arch), batchSize: batchSize, steps: steps,
-                                            warmup: warmup, threads: threads, peakSize: peakSize)
+                                            warmup: warmup, threads: threads, peakSize: peakSize,
+                                            threadClock: threadClock)
             let result = try Benchmark.run(options)
             print(json ? result.json : summary(result))
-            if getenv("DANN_CONV_TIMING") != nil { print("conv timing ms/step [im2col, gemm, bias, im2col', dW, dcol, col2im]:", ConvTiming.t.map { Int($0 * 1000 / Double(steps + warmup)) }) }  // TUNING
         }
     }
 

@@ -1,4 +1,3 @@
-import Glibc
 /// k×k convolution as im2col + GEMM. Output is channel-major [Cout][N][OH][OW] so the GEMM writes it
 /// directly; the input may be image-major (data) or channel-major (previous layer).
 ///
@@ -7,7 +6,6 @@ import Glibc
 /// read back from DRAM, while a cache-sized one is consumed by the GEMM while still hot. Backward
 /// rebuilds each chunk's columns from the input (which the layer contract keeps alive until the next
 /// forward) instead of storing them, and accumulates dW over the chunks.
-public enum ConvTiming { nonisolated(unsafe) public static var t = [Double](repeating: 0, count: 8) }  // TUNING
 public final class Conv2D: Layer {
     public let geometry: ConvGeometry
     public let outChannels: Int
@@ -29,7 +27,6 @@ public final class Conv2D: Layer {
         geometry = ConvGeometry(channels: inChannels, height: height, width: width, kernel: kernel, padding: padding)
         self.outChannels = outChannels
         self.inputIsImageMajor = inputIsImageMajor
-        if let v = getenv("DANN_CONV_CHUNK") { chunkFloats = Int(atoi(v)) }  // TUNING
     }
 
     public var inputSize: Int { geometry.channels * geometry.planeSize }
@@ -61,14 +58,10 @@ public final class Conv2D: Layer {
         let y = output.reserve(outChannels * columns)
         for n0 in stride(from: 0, to: batch, by: step) {
             let count = min(step, batch - n0), width = count * plane
-            var t0 = LayerProfiler.now()
             unfold(x + n0 * s.image, strides: s, batch: count, into: colPtr)
-            var t1 = LayerProfiler.now(); ConvTiming.t[0] += t1 - t0; t0 = t1
             BLAS.gemm(transA: false, transB: false, m: outChannels, n: width, k: patch,
                       a: weight, lda: patch, b: colPtr, ldb: width, c: y + n0 * plane, ldc: columns)
-            t1 = LayerProfiler.now(); ConvTiming.t[1] += t1 - t0; t0 = t1
             Elementwise.addRowBias(y + n0 * plane, bias: bias, rows: outChannels, length: width, stride: columns)
-            t1 = LayerProfiler.now(); ConvTiming.t[2] += t1 - t0; t0 = t1
         }
         return UnsafePointer(y)
     }
@@ -83,21 +76,16 @@ public final class Conv2D: Layer {
         for n0 in stride(from: 0, to: batch, by: step) {
             let count = min(step, batch - n0), width = count * plane
             let dy = gradOutput + n0 * plane
-            var t0 = LayerProfiler.now()
             unfold(x + n0 * s.image, strides: s, batch: count, into: colPtr)
-            var t1 = LayerProfiler.now(); ConvTiming.t[3] += t1 - t0; t0 = t1
             // dW (+)= dY_chunk · col_chunkᵀ
             BLAS.gemm(transA: false, transB: true, m: outChannels, n: patch, k: width,
                       a: dy, lda: columns, b: colPtr, ldb: width,
                       beta: n0 == 0 ? 0 : 1, c: gradWeight, ldc: patch)
-            t1 = LayerProfiler.now(); ConvTiming.t[4] += t1 - t0; t0 = t1
             guard let dx else { continue }
             // dcol = Wᵀ · dY_chunk overwrites the chunk's columns, which dW no longer needs.
             BLAS.gemm(transA: true, transB: false, m: patch, n: width, k: outChannels,
                       a: weight, lda: patch, b: dy, ldb: columns, c: colPtr, ldc: width)
-            t1 = LayerProfiler.now(); ConvTiming.t[5] += t1 - t0; t0 = t1
             fold(colPtr, strides: s, batch: count, into: dx + n0 * s.image)
-            t1 = LayerProfiler.now(); ConvTiming.t[6] += t1 - t0; t0 = t1
         }
         return dx.map { UnsafePointer($0) }
     }

@@ -1,4 +1,9 @@
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// `dann-dist bench`: times the full DANN step (computeGradients + SGD) on random inputs and compares
 /// its arithmetic rate with the sgemm peak measured in the same process.
 public enum Benchmark {
@@ -13,9 +18,13 @@ public enum Benchmark {
         /// Side of the square sgemm that measures the peak; 0 skips the measurement.
         public var peakSize: Int
         public var seed: UInt64
+        /// Time steps and layers with the calling thread's CPU clock instead of wall time: on a shared
+        /// machine it leaves out the time other processes hold the core, so A/B comparisons at one BLAS
+        /// thread are steady (with more threads it misses the workers' share).
+        public var threadClock: Bool
 
         public init(architecture: Architecture = .seed, batchSize: Int = 128, steps: Int = 10, warmup: Int = 2,
-                    threads: Int? = nil, peakSize: Int = 2048, seed: UInt64 = 1) {
+                    threads: Int? = nil, peakSize: Int = 2048, seed: UInt64 = 1, threadClock: Bool = false) {
             self.architecture = architecture
             self.batchSize = batchSize
             self.steps = steps
@@ -23,6 +32,7 @@ public enum Benchmark {
             self.threads = threads
             self.peakSize = peakSize
             self.seed = seed
+            self.threadClock = threadClock
         }
     }
 
@@ -59,7 +69,8 @@ public enum Benchmark {
             guard threads > 0 else { throw DANNError("bench: --threads must be positive") }
             BLAS.setThreads(threads)
         }
-        if getenv("DANN_BENCH_THREAD_CLOCK") != nil { LayerProfiler.clock = CLOCK_THREAD_CPUTIME_ID }  // TUNING
+        LayerProfiler.clock = options.threadClock ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC
+        defer { LayerProfiler.clock = CLOCK_MONOTONIC }
         let arch = options.architecture, b = options.batchSize
         let model = try DANNModel(architecture: arch)
         model.initialize(seed: options.seed)
