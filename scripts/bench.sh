@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds release and runs `dann-dist bench` for both architectures; writes one JSON object per run to
-# $OUT (default bench-results.jsonl) and prints a small table.
+# $OUT (default .build/bench-results.jsonl) and prints a small table.
 #   scripts/bench.sh [--threads N] [--batch-size B] [--steps S] [--out FILE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-threads=2; batch=128; steps=10; out=bench-results.jsonl
+threads=2; batch=128; steps=10; out=.build/bench-results.jsonl
 while [ $# -gt 0 ]; do
   case "$1" in
     --threads) threads=$2; shift 2 ;;
