@@ -15,13 +15,15 @@ struct Bench: ParsableCommand {
     @Option(help: "Side of the square sgemm that measures the peak (0: skip).") var peakSize = 2048
     @Flag(help: "Time with the main thread's CPU clock (steady on a shared machine; meaningful with --threads 1).")
     var threadClock = false
+    @Option(help: "Floats per chunk of a convolution's column matrix (tuning; default: the layer's own).")
+    var convChunk: Int?
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
         try runReportingErrors {
             let options = Benchmark.Options(architecture: try Architecture.named(arch), batchSize: batchSize, steps: steps,
                                             warmup: warmup, threads: threads, peakSize: peakSize,
-                                            threadClock: threadClock)
+                                            threadClock: threadClock, convChunkFloats: convChunk)
             let result = try Benchmark.run(options)
             print(json ? result.json : summary(result))
         }

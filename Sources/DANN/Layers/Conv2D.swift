@@ -91,24 +91,39 @@ public final class Conv2D: Layer {
     }
 
     /// im2col of `batch` images; stride 1 goes through a zero-bordered copy (no bounds checks per row).
+    /// Channels are independent rows of the column matrix, so the threads split them.
     private func unfold(_ x: UnsafePointer<Float>, strides s: PlaneStrides, batch: Int, into colPtr: UnsafeMutablePointer<Float>) {
         guard geometry.stride == 1 else {
             Im2Col.forward(x, strides: s, geometry: geometry, batch: batch, into: colPtr)
             return
         }
         let pad = padded.reserve(Im2Col.paddedCount(geometry: geometry, batch: batch))
-        Im2Col.pad(x, strides: s, geometry: geometry, batch: batch, into: pad)
-        Im2Col.forwardPadded(pad, geometry: geometry, batch: batch, into: colPtr)
+        let paddedPlanes = Im2Col.paddedCount(geometry: geometry, batch: batch) / geometry.channels
+        let colRows = geometry.kernel * geometry.kernel * batch * geometry.outPlaneSize
+        Parallel.forRanges(geometry.channels, work: geometry.channels * colRows) { channels in
+            var g = geometry
+            g.channels = channels.count
+            let c0 = channels.lowerBound
+            Im2Col.pad(x + c0 * s.channel, strides: s, geometry: g, batch: batch, into: pad + c0 * paddedPlanes)
+            Im2Col.forwardPadded(pad + c0 * paddedPlanes, geometry: g, batch: batch, into: colPtr + c0 * colRows)
+        }
     }
 
-    /// col2im of `batch` images into their (overwritten) input gradient.
+    /// col2im of `batch` images into their (overwritten) input gradient, channels split over the threads.
     private func fold(_ colPtr: UnsafePointer<Float>, strides s: PlaneStrides, batch: Int, into dx: UnsafeMutablePointer<Float>) {
         guard geometry.stride == 1 else {
             Im2Col.backward(colPtr, strides: s, geometry: geometry, batch: batch, into: dx)
             return
         }
         let pad = padded.reserve(Im2Col.paddedCount(geometry: geometry, batch: batch))
-        Im2Col.backwardPadded(colPtr, geometry: geometry, batch: batch, into: pad)
-        Im2Col.unpad(pad, strides: s, geometry: geometry, batch: batch, into: dx)
+        let paddedPlanes = Im2Col.paddedCount(geometry: geometry, batch: batch) / geometry.channels
+        let colRows = geometry.kernel * geometry.kernel * batch * geometry.outPlaneSize
+        Parallel.forRanges(geometry.channels, work: geometry.channels * colRows) { channels in
+            var g = geometry
+            g.channels = channels.count
+            let c0 = channels.lowerBound
+            Im2Col.backwardPadded(colPtr + c0 * colRows, geometry: g, batch: batch, into: pad + c0 * paddedPlanes)
+            Im2Col.unpad(pad + c0 * paddedPlanes, strides: s, geometry: g, batch: batch, into: dx + c0 * s.channel)
+        }
     }
 }

@@ -22,9 +22,12 @@ public enum Benchmark {
         /// machine it leaves out the time other processes hold the core, so A/B comparisons at one BLAS
         /// thread are steady (with more threads it misses the workers' share).
         public var threadClock: Bool
+        /// Overrides every convolution's `chunkFloats` (for tuning the chunk size on a given machine).
+        public var convChunkFloats: Int?
 
         public init(architecture: Architecture = .seed, batchSize: Int = 128, steps: Int = 10, warmup: Int = 2,
-                    threads: Int? = nil, peakSize: Int = 2048, seed: UInt64 = 1, threadClock: Bool = false) {
+                    threads: Int? = nil, peakSize: Int = 2048, seed: UInt64 = 1, threadClock: Bool = false,
+                    convChunkFloats: Int? = nil) {
             self.architecture = architecture
             self.batchSize = batchSize
             self.steps = steps
@@ -33,6 +36,7 @@ public enum Benchmark {
             self.peakSize = peakSize
             self.seed = seed
             self.threadClock = threadClock
+            self.convChunkFloats = convChunkFloats
         }
     }
 
@@ -74,6 +78,9 @@ public enum Benchmark {
         let arch = options.architecture, b = options.batchSize
         let model = try DANNModel(architecture: arch)
         model.initialize(seed: options.seed)
+        if let chunk = options.convChunkFloats {
+            for case let conv as Conv2D in model.extractor.layers { conv.chunkFloats = chunk }
+        }
         let sgd = SGD(count: model.parameterCount)
         let schedules = Schedules()
 
