@@ -126,4 +126,22 @@ final class FastKernelTests: XCTestCase {
             XCTAssertEqual(Double(sums[col]), (0..<4).reduce(0.0) { $0 + Double(m[$1 * length + col]) }, accuracy: 1e-5)
         }
     }
+
+    /// With two threads the ranges handed out are disjoint and cover 0..<count, on both threads, many times
+    /// in a row (the helper thread must pick up every job).
+    func testParallelRangesCoverOnce() {
+        let saved = BLAS.threads
+        defer { BLAS.setThreads(saved) }
+        BLAS.setThreads(2)
+        let count = 1001
+        var visits = [Int32](repeating: 0, count: count)
+        visits.withUnsafeMutableBufferPointer { v in
+            for _ in 0..<200 {
+                Parallel.forRanges(count, work: Parallel.minimumWork) { r in
+                    for i in r { v[i] += 1 }
+                }
+            }
+        }
+        XCTAssertEqual(Set(visits), [200])
+    }
 }
