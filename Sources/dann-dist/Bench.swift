@@ -1,12 +1,48 @@
 import ArgumentParser
+import DANN
+import Foundation
 
+/// `dann-dist bench`: img/s, ms/step by phase, GFLOP/s and the fraction of the sgemm peak.
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Not yet implemented.")
+    static let configuration = CommandConfiguration(
+        commandName: "bench", abstract: "Time the training step on random inputs.")
 
-    @Argument(parsing: .allUnrecognized) var rest: [String] = []
+    @Option(help: "Network: seed or small.") var arch = "seed"
+    @Option(help: "Source images per step (and as many target images).") var batchSize = 128
+    @Option(help: "Timed steps.") var steps = 10
+    @Option(help: "Untimed steps first.") var warmup = 2
+    @Option(help: "OpenBLAS threads (default: OpenBLAS's own setting).") var threads: Int?
+    @Option(help: "Side of the square sgemm that measures the peak (0: skip).") var peakSize = 2048
+    @Flag(help: "Time with the main thread's CPU clock (steady on a shared machine; meaningful with --threads 1).")
+    var threadClock = false
+    @Option(help: "Floats per chunk of a convolution's column matrix (tuning; default: the layer's own).")
+    var convChunk: Int?
+    @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
-        printError("dann-dist bench: not yet implemented")
-        throw ExitCode(2)
+        try runReportingErrors {
+            let options = Benchmark.Options(architecture: try Architecture.named(arch), batchSize: batchSize, steps: steps,
+                                            warmup: warmup, threads: threads, peakSize: peakSize,
+                                            threadClock: threadClock, convChunkFloats: convChunk)
+            let result = try Benchmark.run(options)
+            print(json ? result.json : summary(result))
+        }
+    }
+
+    private func summary(_ r: Benchmark.Result) -> String {
+        func f(_ x: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", x) }
+        var lines = [
+            "arch \(r.architecture)  batch \(r.batchSize)+\(r.batchSize)  threads \(r.threads)  steps \(r.steps)",
+            "  \(f(r.stepSeconds * 1000)) ms/step  \(f(r.imagesPerSecond)) img/s  \(f(r.gflops)) GFLOP/s"
+                + "  (\(f(r.flopsPerStep / 1e9, 2)) GFLOP/step)",
+            "  sgemm peak \(f(r.sgemmPeakGFLOPS)) GFLOP/s  fraction of peak \(f(r.fractionOfPeak, 3))",
+            "  phases (ms/step):",
+        ]
+        for p in r.phases { lines.append("    " + p.name.padding(toLength: 22, withPad: " ", startingAt: 0) + f(p.milliseconds, 2)) }
+        lines.append("  layers (ms/step):")
+        for p in r.layers where p.milliseconds >= 0.05 {
+            lines.append("    " + p.name.padding(toLength: 30, withPad: " ", startingAt: 0) + f(p.milliseconds, 2))
+        }
+        return lines.joined(separator: "\n")
     }
 }

@@ -1,6 +1,16 @@
-/// Small elementwise kernels; each is one pass over memory.
+/// Small elementwise kernels; each is one pass over memory, eight lanes at a time (branch-free selects,
+/// so a ReLU mask of random signs costs no mispredictions).
 public enum Elementwise {
-    /// y = max(x, 0)
+    public typealias Lanes = SIMD8<Float>
+
+    @inline(__always)
+    static func load(_ p: UnsafePointer<Float>) -> Lanes { UnsafeRawPointer(p).loadUnaligned(as: Lanes.self) }
+
+    @inline(__always)
+    static func store(_ v: Lanes, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Lanes.self) }
+
+    /// y = max(x, 0) (x and y may be the same buffer). This plain loop auto-vectorises to maxps;
+    /// SIMD8's `pointwiseMax` goes lane by lane (NaN rules) and is ten times slower.
     public static func reluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
         for i in 0..<count { y[i] = max(x[i], 0) }
     }
@@ -9,24 +19,34 @@ public enum Elementwise {
     public static func reluBackward(
         output y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, count: Int
     ) {
-        for i in 0..<count { dx[i] = y[i] > 0 ? dy[i] : 0 }
+        let zero = Lanes(repeating: 0)
+        var i = 0
+        while i + 8 <= count {
+            store(zero.replacing(with: load(dy + i), where: load(y + i) .> zero), dx + i)
+            i += 8
+        }
+        while i < count { dx[i] = y[i] > 0 ? dy[i] : 0; i += 1 }
     }
 
     /// Adds bias[r] to every element of row r of a rows×length matrix (conv output channels).
     public static func addRowBias(_ x: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, rows: Int, length: Int) {
+        addRowBias(x, bias: bias, rows: rows, length: length, stride: length)
+    }
+
+    /// Adds bias[r] to the first `length` elements of row r, rows `stride` apart.
+    public static func addRowBias(_ x: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, rows: Int, length: Int, stride: Int) {
         for r in 0..<rows {
-            let b = bias[r]
-            let row = x + r * length
-            for i in 0..<length { row[i] += b }
+            let b = bias[r], lanes = Lanes(repeating: bias[r])
+            let row = x + r * stride
+            var i = 0
+            while i + 8 <= length { store(load(row + i) + lanes, row + i); i += 8 }
+            while i < length { row[i] += b; i += 1 }
         }
     }
 
     /// Adds bias[c] to column c of every row of a rows×cols matrix (linear layer output).
     public static func addColumnBias(_ x: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, rows: Int, cols: Int) {
-        for r in 0..<rows {
-            let row = x + r * cols
-            for c in 0..<cols { row[c] += bias[c] }
-        }
+        for r in 0..<rows { add(bias, into: x + r * cols, count: cols) }
     }
 
     /// out[r] = Σ_i x[r·length + i] (bias gradient of a conv); accumulated in Double-free pairwise Float.
@@ -37,19 +57,16 @@ public enum Elementwise {
     /// out[c] = Σ_r x[r·cols + c] (bias gradient of a linear layer).
     public static func columnSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>) {
         out.update(repeating: 0, count: cols)
-        for r in 0..<rows {
-            let row = x + r * cols
-            for c in 0..<cols { out[c] += row[c] }
-        }
+        for r in 0..<rows { add(x + r * cols, into: out, count: cols) }
     }
 
     /// Sum with eight independent accumulators: vectorises and keeps the rounding error small for long rows.
     @inline(__always)
     public static func sum(_ x: UnsafePointer<Float>, count: Int) -> Float {
-        var acc = SIMD8<Float>(repeating: 0)
+        var acc = Lanes(repeating: 0)
         var i = 0
         while i + 8 <= count {
-            acc += UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+            acc += load(x + i)
             i += 8
         }
         var total = acc.sum()
@@ -59,11 +76,23 @@ public enum Elementwise {
 
     /// y = a · x
     public static func scale(_ x: UnsafePointer<Float>, by a: Float, into y: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count { y[i] = a * x[i] }
+        let lanes = Lanes(repeating: a)
+        var i = 0
+        while i + 8 <= count { store(load(x + i) * lanes, y + i); i += 8 }
+        while i < count { y[i] = a * x[i]; i += 1 }
     }
 
     /// y += x
     public static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count { y[i] += x[i] }
+        var i = 0
+        while i + 8 <= count { store(load(y + i) + load(x + i), y + i); i += 8 }
+        while i < count { y[i] += x[i]; i += 1 }
+    }
+
+    /// z = x ⊙ y
+    public static func multiply(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, into z: UnsafeMutablePointer<Float>, count: Int) {
+        var i = 0
+        while i + 8 <= count { store(load(x + i) * load(y + i), z + i); i += 8 }
+        while i < count { z[i] = x[i] * y[i]; i += 1 }
     }
 }

@@ -45,8 +45,7 @@ public final class Dropout: Layer {
         guard needInputGradient else { return nil }
         guard active else { return dy }
         let dx = gradInput.reserve(batch * inputSize)
-        let m = mask.pointer
-        for i in 0..<batch * inputSize { dx[i] = dy[i] * m[i] }
+        Elementwise.multiply(dy, mask.pointer, into: dx, count: batch * inputSize)
         return UnsafePointer(dx)
     }
 }

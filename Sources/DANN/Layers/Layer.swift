@@ -52,6 +52,14 @@ public struct Sequential {
 
     public func forward(_ input: UnsafePointer<Float>, batch: Int, context: ForwardContext) -> UnsafePointer<Float> {
         var x = input
+        if let profiler = LayerProfiler.active {
+            for layer in layers {
+                let start = LayerProfiler.now()
+                x = layer.forward(x, batch: batch, context: context)
+                profiler.record(layer, forward: true, since: start)
+            }
+            return x
+        }
         for layer in layers { x = layer.forward(x, batch: batch, context: context) }
         return x
     }
@@ -62,8 +70,11 @@ public struct Sequential {
     public func backward(_ gradOutput: UnsafePointer<Float>, batch: Int, needInputGradient: Bool,
                          afterLayer: ((Layer) -> Void)? = nil) -> UnsafePointer<Float>? {
         var g: UnsafePointer<Float>? = gradOutput
+        let profiler = LayerProfiler.active
         for (i, layer) in layers.enumerated().reversed() {
+            let start = profiler == nil ? 0 : LayerProfiler.now()
             g = layer.backward(g!, batch: batch, needInputGradient: needInputGradient || i > 0)
+            profiler?.record(layer, forward: false, since: start)
             afterLayer?(layer)
         }
         return g

@@ -1,4 +1,5 @@
 /// Max pooling over channel-major planes; remembers each output's argmax for the backward pass.
+/// Planes are independent, so the threads split them.
 public final class MaxPool: Layer {
     public let geometry: ConvGeometry
     private let output = FloatBuffer()
@@ -15,14 +16,24 @@ public final class MaxPool: Layer {
     public func forward(_ x: UnsafePointer<Float>, batch: Int, context: ForwardContext) -> UnsafePointer<Float> {
         let y = output.reserve(batch * outputSize)
         let arg = argmax.reserve(batch * outputSize)
-        MaxPoolKernel.forward(x, planes: batch * geometry.channels, geometry: geometry, output: y, argmax: arg)
+        let inPlane = geometry.planeSize, outPlane = geometry.outPlaneSize
+        Parallel.forRanges(batch * geometry.channels, work: batch * inputSize) { planes in
+            let p0 = planes.lowerBound
+            MaxPoolKernel.forward(x + p0 * inPlane, planes: planes.count, geometry: geometry,
+                                  output: y + p0 * outPlane, argmax: arg + p0 * outPlane)
+        }
         return UnsafePointer(y)
     }
 
     public func backward(_ dy: UnsafePointer<Float>, batch: Int, needInputGradient: Bool) -> UnsafePointer<Float>? {
         guard needInputGradient else { return nil }
         let dx = gradInput.reserve(batch * inputSize)
-        MaxPoolKernel.backward(dy, argmax: argmax.pointer, planes: batch * geometry.channels, geometry: geometry, gradInput: dx)
+        let arg = argmax.pointer, inPlane = geometry.planeSize, outPlane = geometry.outPlaneSize
+        Parallel.forRanges(batch * geometry.channels, work: batch * inputSize) { planes in
+            let p0 = planes.lowerBound
+            MaxPoolKernel.backward(dy + p0 * outPlane, argmax: arg + p0 * outPlane, planes: planes.count, geometry: geometry,
+                                   gradInput: dx + p0 * inPlane)
+        }
         return UnsafePointer(dx)
     }
 }

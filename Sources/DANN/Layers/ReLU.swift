@@ -10,14 +10,20 @@ public final class ReLU: Layer {
 
     public func forward(_ x: UnsafePointer<Float>, batch: Int, context: ForwardContext) -> UnsafePointer<Float> {
         let y = output.reserve(batch * inputSize)
-        Elementwise.reluForward(x, y, count: batch * inputSize)
+        Parallel.forRanges(batch * inputSize, work: batch * inputSize) { r in
+            Elementwise.reluForward(x + r.lowerBound, y + r.lowerBound, count: r.count)
+        }
         return UnsafePointer(y)
     }
 
     public func backward(_ dy: UnsafePointer<Float>, batch: Int, needInputGradient: Bool) -> UnsafePointer<Float>? {
         guard needInputGradient else { return nil }
         let dx = gradInput.reserve(batch * inputSize)
-        Elementwise.reluBackward(output: output.pointer, dy, dx, count: batch * inputSize)
+        let y = output.pointer
+        Parallel.forRanges(batch * inputSize, work: batch * inputSize) { r in
+            let i = r.lowerBound
+            Elementwise.reluBackward(output: y + i, dy + i, dx + i, count: r.count)
+        }
         return UnsafePointer(dx)
     }
 }

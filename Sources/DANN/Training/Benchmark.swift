@@ -1,0 +1,185 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `dann-dist bench`: times the full DANN step (computeGradients + SGD) on random inputs and compares
+/// its arithmetic rate with the sgemm peak measured in the same process.
+public enum Benchmark {
+    public struct Options: Equatable, Sendable {
+        public var architecture: Architecture
+        /// B: source images per step (and target images), so a step sees 2B images.
+        public var batchSize: Int
+        public var steps: Int
+        public var warmup: Int
+        /// OpenBLAS threads; nil leaves the current setting.
+        public var threads: Int?
+        /// Side of the square sgemm that measures the peak; 0 skips the measurement.
+        public var peakSize: Int
+        public var seed: UInt64
+        /// Time steps and layers with the calling thread's CPU clock instead of wall time: on a shared
+        /// machine it leaves out the time other processes hold the core, so A/B comparisons at one BLAS
+        /// thread are steady (with more threads it misses the workers' share).
+        public var threadClock: Bool
+        /// Overrides every convolution's `chunkFloats` (for tuning the chunk size on a given machine).
+        public var convChunkFloats: Int?
+
+        public init(architecture: Architecture = .seed, batchSize: Int = 128, steps: Int = 10, warmup: Int = 2,
+                    threads: Int? = nil, peakSize: Int = 2048, seed: UInt64 = 1, threadClock: Bool = false,
+                    convChunkFloats: Int? = nil) {
+            self.architecture = architecture
+            self.batchSize = batchSize
+            self.steps = steps
+            self.warmup = warmup
+            self.threads = threads
+            self.peakSize = peakSize
+            self.seed = seed
+            self.threadClock = threadClock
+            self.convChunkFloats = convChunkFloats
+        }
+    }
+
+    /// Milliseconds per step in one part of the step.
+    public struct Phase: Equatable, Sendable {
+        public var name: String
+        public var milliseconds: Double
+    }
+
+    public struct Result: Equatable, Sendable {
+        public var architecture: String
+        public var batchSize: Int
+        public var steps: Int
+        public var threads: Int
+        /// Mean wall time of one timed step.
+        public var stepSeconds: Double
+        /// 2B images (source + target) per step over the step time.
+        public var imagesPerSecond: Double
+        public var flopsPerStep: Double
+        public var gflops: Double
+        public var sgemmPeakGFLOPS: Double
+        public var fractionOfPeak: Double
+        /// extractor_forward, heads (C and D forward + backward, GRL, losses), extractor_backward, optimizer.
+        public var phases: [Phase]
+        /// Per-layer forward and backward milliseconds per step, e.g. "E.0 Conv2D forward".
+        public var layers: [Phase]
+    }
+
+    public static func run(_ options: Options) throws -> Result {
+        guard options.batchSize > 0, options.steps > 0, options.warmup >= 0 else {
+            throw DANNError("bench: --batch-size and --steps must be positive and --warmup not negative")
+        }
+        if let threads = options.threads {
+            guard threads > 0 else { throw DANNError("bench: --threads must be positive") }
+            BLAS.setThreads(threads)
+        }
+        LayerProfiler.clock = options.threadClock ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC
+        defer { LayerProfiler.clock = CLOCK_MONOTONIC }
+        let arch = options.architecture, b = options.batchSize
+        let model = try DANNModel(architecture: arch)
+        model.initialize(seed: options.seed)
+        if let chunk = options.convChunkFloats {
+            for case let conv as Conv2D in model.extractor.layers { conv.chunkFloats = chunk }
+        }
+        let sgd = SGD(count: model.parameterCount)
+        let schedules = Schedules()
+
+        // Random pixels in [0, 1) and labels, from the counter RNG so every run sees the same batch.
+        let images = FloatBuffer(capacity: 2 * b * model.imageSize)
+        let labels = AlignedBuffer<Int32>(capacity: b)
+        let key = CounterRNG.key(seed: options.seed, 0xBE4C, 0)
+        for i in 0..<2 * b * model.imageSize { images.pointer[i] = CounterRNG.uniform(key: key, element: UInt64(i)) }
+        for i in 0..<b { labels.pointer[i] = Int32(CounterRNG.mix(key ^ UInt64(i)) % 10) }
+        let batch = DANNModel.Batch(images: images.pointer, labels: labels.pointer, sourceCount: b, targetCount: b, globalBatch: b)
+
+        let total = options.warmup + options.steps
+        func step(_ s: Int) -> (gradients: Double, optimizer: Double) {
+            let p = Schedules.progress(step: s, totalSteps: total)
+            let t0 = LayerProfiler.now()
+            model.computeGradients(batch, lambda: Float(schedules.lambda(progress: p)), step: s, seed: options.seed)
+            let t1 = LayerProfiler.now()
+            sgd.step(parameters: model.arena.parameters, gradients: model.arena.gradients,
+                     learningRate: Float(schedules.learningRate(progress: p)))
+            return (t1 - t0, LayerProfiler.now() - t1)
+        }
+        for s in 0..<options.warmup { _ = step(s) }
+
+        let extractorLayers = model.extractor.layers
+        let headLayers = [model.gradientReversal] + model.classifier.layers + model.discriminator.layers
+        let profiler = LayerProfiler(layers: extractorLayers + headLayers)
+        LayerProfiler.active = profiler
+        defer { LayerProfiler.active = nil }
+        var gradientSeconds = 0.0, optimizerSeconds = 0.0
+        let start = LayerProfiler.now()
+        for s in options.warmup..<total {
+            let (g, o) = step(s)
+            gradientSeconds += g
+            optimizerSeconds += o
+        }
+        let elapsed = LayerProfiler.now() - start
+        LayerProfiler.active = nil
+
+        let n = Double(options.steps)
+        let (ef, eb) = profiler.seconds(in: extractorLayers)
+        let phases = [
+            Phase(name: "extractor_forward", milliseconds: 1000 * ef / n),
+            Phase(name: "heads", milliseconds: 1000 * (gradientSeconds - ef - eb) / n),
+            Phase(name: "extractor_backward", milliseconds: 1000 * eb / n),
+            Phase(name: "optimizer", milliseconds: 1000 * optimizerSeconds / n),
+        ]
+        var layerPhases: [Phase] = []
+        for (i, layer) in profiler.layers.enumerated() {
+            let branch = i < extractorLayers.count ? "E" : "H"
+            let name = "\(branch)\(i < extractorLayers.count ? i : i - extractorLayers.count) \(type(of: layer))"
+            layerPhases.append(Phase(name: "\(name) forward", milliseconds: 1000 * profiler.forwardSeconds[i] / n))
+            layerPhases.append(Phase(name: "\(name) backward", milliseconds: 1000 * profiler.backwardSeconds[i] / n))
+        }
+
+        let stepSeconds = elapsed / n
+        let flops = StepFLOPs(architecture: arch, batch: b).total
+        let gflops = flops / stepSeconds / 1e9
+        let peak = options.peakSize > 0 ? sgemmPeak(size: options.peakSize) : 0
+        return Result(architecture: arch.name, batchSize: b, steps: options.steps, threads: BLAS.threads,
+                      stepSeconds: stepSeconds, imagesPerSecond: Double(2 * b) / stepSeconds,
+                      flopsPerStep: flops, gflops: gflops, sgemmPeakGFLOPS: peak,
+                      fractionOfPeak: peak > 0 ? gflops / peak : 0, phases: phases, layers: layerPhases)
+    }
+
+    /// GFLOP/s of the best of `repeats` square size³ sgemms (after one untimed call that warms the
+    /// thread pool and the pages).
+    public static func sgemmPeak(size n: Int = 2048, repeats: Int = 3) -> Double {
+        let a = FloatBuffer(capacity: n * n), b = FloatBuffer(capacity: n * n), c = FloatBuffer(capacity: n * n)
+        for i in 0..<n * n {
+            a.pointer[i] = Float(i % 17) * 0.01
+            b.pointer[i] = Float(i % 13) * 0.01
+        }
+        var best = Double.infinity
+        for r in 0...repeats {
+            let t0 = LayerProfiler.now()
+            BLAS.gemm(transA: false, transB: false, m: n, n: n, k: n, a: a.pointer, lda: n, b: b.pointer, ldb: n,
+                      c: c.pointer, ldc: n)
+            let t = LayerProfiler.now() - t0
+            if r > 0 { best = min(best, t) }
+        }
+        return 2 * Double(n) * Double(n) * Double(n) / best / 1e9
+    }
+}
+
+extension Benchmark.Result {
+    /// One JSON object: images_per_s, step_s, gflops, sgemm_peak_gflops, fraction_of_peak, phases_ms,
+    /// layers_ms and the run's settings.
+    public var json: String {
+        func number(_ x: Double) -> String { x.isFinite ? String(x) : "null" }
+        func object(_ phases: [Benchmark.Phase]) -> String {
+            "{" + phases.map { "\"\($0.name)\": \(number($0.milliseconds))" }.joined(separator: ", ") + "}"
+        }
+        return """
+        {"arch": "\(architecture)", "batch_size": \(batchSize), "steps": \(steps), "threads": \(threads), \
+        "images_per_s": \(number(imagesPerSecond)), "step_s": \(number(stepSeconds)), \
+        "flops_per_step": \(number(flopsPerStep)), "gflops": \(number(gflops)), \
+        "sgemm_peak_gflops": \(number(sgemmPeakGFLOPS)), "fraction_of_peak": \(number(fractionOfPeak)), \
+        "phases_ms": \(object(phases)), "layers_ms": \(object(layers))}
+        """
+    }
+
+}

@@ -1,0 +1,98 @@
+import Foundation
+import XCTest
+@testable import DANN
+
+/// The analytic FLOP count against hand counts, and `dann-dist bench --json`'s shape (no timing asserted).
+final class BenchmarkTests: XCTestCase {
+    /// small, by hand: conv 3→32 k5 on 28² → 24² (patch 75), pool → 12², conv 32→48 k5 → 8² (patch 800),
+    /// pool → 4², 768 features; C 768·100 + 100·100 + 100·10, D 768·100 + 100·2 multiply-adds per image.
+    func testStepFLOPsSmallByHand() {
+        for b in [1, 7, 128] {
+            let conv1 = 32.0 * 24 * 24 * 75, conv2 = 48.0 * 8 * 8 * 800
+            let images = 2.0 * Double(b)
+            let c = 768.0 * 100 + 100 * 100 + 100 * 10, d = 768.0 * 100 + 100 * 2
+            let f = StepFLOPs(architecture: .small, batch: b)
+            XCTAssertEqual(f.extractorForward, 2 * images * (conv1 + conv2))
+            // The first conv needs no input gradient: dW only; the second dW and dX.
+            XCTAssertEqual(f.extractorBackward, 2 * images * (conv1 + 2 * conv2))
+            XCTAssertEqual(f.headsForward, 2 * (Double(b) * c + images * d))
+            XCTAssertEqual(f.headsBackward, 4 * (Double(b) * c + images * d))
+        }
+        XCTAssertEqual(StepFLOPs(architecture: .small, batch: 128).total, 5_376_153_600)
+    }
+
+    /// seed, by hand: convs 3→64 on 28² (patch 75), 64→64 on 14² and 64→128 on 7² (patch 1600).
+    func testStepFLOPsSeedByHand() {
+        let b = 128.0
+        let convs = [64.0 * 784 * 75, 64.0 * 196 * 1600, 128.0 * 49 * 1600]
+        let c = 6272.0 * 3072 + 3072 * 2048 + 2048 * 10, d = 6272.0 * 1024 + 1024 * 1024 + 1024 * 2
+        let extractor = 2 * 2 * b * (convs.reduce(0, +) + (2 * convs.reduce(0, +) - convs[0]))
+        let heads = 3 * 2 * (b * c + 2 * b * d)
+        XCTAssertEqual(StepFLOPs(architecture: .seed, batch: 128).total, extractor + heads)
+        XCTAssertEqual(StepFLOPs(architecture: .seed, batch: 128).total, 81_219_551_232)
+    }
+
+    /// Runs the built executable on one small step and checks the JSON keys and their consistency.
+    func testBenchJSONShape() throws {
+        let b = 16
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try executable())
+        process.arguments = ["bench", "--arch", "small", "--steps", "1", "--warmup", "0", "--batch-size", String(b),
+                             "--threads", "1", "--peak-size", "256", "--json"]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any],
+                                   String(decoding: data, as: UTF8.self))
+        for key in ["images_per_s", "step_s", "gflops", "sgemm_peak_gflops", "fraction_of_peak", "flops_per_step"] {
+            XCTAssertNotNil(object[key] as? Double, key)
+        }
+        let imagesPerSecond = try XCTUnwrap(object["images_per_s"] as? Double)
+        let stepSeconds = try XCTUnwrap(object["step_s"] as? Double)
+        let gflops = try XCTUnwrap(object["gflops"] as? Double), peak = try XCTUnwrap(object["sgemm_peak_gflops"] as? Double)
+        XCTAssertGreaterThan(stepSeconds, 0)
+        XCTAssertEqual(imagesPerSecond * stepSeconds, Double(2 * b), accuracy: 1e-6 * Double(b))
+        XCTAssertEqual(try XCTUnwrap(object["flops_per_step"] as? Double), StepFLOPs(architecture: .small, batch: b).total)
+        XCTAssertEqual(gflops, StepFLOPs(architecture: .small, batch: b).total / stepSeconds / 1e9, accuracy: 1e-6 * gflops)
+        XCTAssertGreaterThan(peak, 0)
+        XCTAssertEqual(try XCTUnwrap(object["fraction_of_peak"] as? Double), gflops / peak, accuracy: 1e-9 * gflops / peak)
+        let phases = try XCTUnwrap(object["phases_ms"] as? [String: Double])
+        XCTAssertEqual(Set(phases.keys), ["extractor_forward", "heads", "extractor_backward", "optimizer"])
+        XCTAssertEqual(object["arch"] as? String, "small")
+        XCTAssertEqual(object["batch_size"] as? Int, b)
+        XCTAssertEqual(object["threads"] as? Int, 1)
+        let layers = try XCTUnwrap(object["layers_ms"] as? [String: Double])
+        XCTAssertNotNil(layers["E0 Conv2D forward"])
+    }
+
+    /// A bad flag value is one error line and a non-zero exit, not a trap.
+    func testBenchRejectsUnknownArchitecture() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try executable())
+        process.arguments = ["bench", "--arch", "huge", "--steps", "1"]
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let data = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 1)
+        let text = String(decoding: data, as: UTF8.self)
+        XCTAssertTrue(text.contains("unknown architecture 'huge'"), text)
+        XCTAssertEqual(text.split(separator: "\n").count, 1, text)
+    }
+
+    /// The `dann-dist` built beside this test bundle (same products directory).
+    private func executable() throws -> String {
+        let candidates = [Bundle(for: Self.self).bundleURL, Bundle.main.bundleURL, URL(fileURLWithPath: CommandLine.arguments[0])]
+            .map { $0.deletingLastPathComponent().appendingPathComponent("dann-dist").path }
+        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            XCTFail("dann-dist not built next to the tests (looked at \(candidates)); run swift build first")
+            throw XCTSkip("no dann-dist executable")
+        }
+        return found
+    }
+}
