@@ -84,15 +84,4 @@ final class BenchmarkTests: XCTestCase {
         XCTAssertTrue(text.contains("unknown architecture 'huge'"), text)
         XCTAssertEqual(text.split(separator: "\n").count, 1, text)
     }
-
-    /// The `dann-dist` built beside this test bundle (same products directory).
-    private func executable() throws -> String {
-        let candidates = [Bundle(for: Self.self).bundleURL, Bundle.main.bundleURL, URL(fileURLWithPath: CommandLine.arguments[0])]
-            .map { $0.deletingLastPathComponent().appendingPathComponent("dann-dist").path }
-        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            XCTFail("dann-dist not built next to the tests (looked at \(candidates)); run swift build first")
-            throw XCTSkip("no dann-dist executable")
-        }
-        return found
-    }
 }

@@ -96,11 +96,7 @@ final class FileStream: ByteStream {
 
     override func readSome(_ buffer: UnsafeMutableRawPointer, _ count: Int) throws -> Int {
         if count == 0 { return 0 }
-        if let byte = pushBack {
-            buffer.storeBytes(of: byte, as: UInt8.self)
-            pushBack = nil
-            return 1
-        }
+        if takePushBack(into: buffer) { return 1 }
         let n = fread(buffer, 1, count, file)
         if n == 0 && ferror(file) != 0 { throw DANNError.file(path, "read error") }
         return n
@@ -122,6 +118,14 @@ final class FileStream: ByteStream {
 extension ByteStream {
     /// Bookkeeping for subclasses that move without `read` (seeks).
     @inline(__always) func advance(_ count: Int) { position += count }
+
+    /// Hands back the byte a reader peeked at and pushed back, if there is one.
+    func takePushBack(into buffer: UnsafeMutableRawPointer) -> Bool {
+        guard let byte = pushBack else { return false }
+        buffer.storeBytes(of: byte, as: UInt8.self)
+        pushBack = nil
+        return true
+    }
 }
 
 /// zlib/gzip decompression of (part of) another stream, in 64 KiB chunks.
@@ -150,11 +154,7 @@ final class InflateStream: ByteStream {
 
     override func readSome(_ buffer: UnsafeMutableRawPointer, _ count: Int) throws -> Int {
         if count == 0 { return 0 }
-        if let byte = pushBack {
-            buffer.storeBytes(of: byte, as: UInt8.self)
-            pushBack = nil
-            return 1
-        }
+        if takePushBack(into: buffer) { return 1 }
         if finished { return 0 }
         var produced = 0
         while produced == 0 && !finished {

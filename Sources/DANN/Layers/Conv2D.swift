@@ -98,15 +98,9 @@ public final class Conv2D: Layer {
             Im2Col.forward(x, strides: s, geometry: geometry, batch: batch, into: colPtr)
             return
         }
-        let pad = padded.reserve(Im2Col.paddedCount(geometry: geometry, batch: batch))
-        let paddedPlanes = Im2Col.paddedCount(geometry: geometry, batch: batch) / geometry.channels
-        let colRows = geometry.kernel * geometry.kernel * batch * geometry.outPlaneSize
-        Parallel.forRanges(geometry.channels, work: geometry.channels * colRows) { channels in
-            var g = geometry
-            g.channels = channels.count
-            let c0 = channels.lowerBound
-            Im2Col.pad(x + c0 * s.channel, strides: s, geometry: g, batch: batch, into: pad + c0 * paddedPlanes)
-            Im2Col.forwardPadded(pad + c0 * paddedPlanes, geometry: g, batch: batch, into: colPtr + c0 * colRows)
+        splitChannels(batch: batch) { g, c0, pad, colRow in
+            Im2Col.pad(x + c0 * s.channel, strides: s, geometry: g, batch: batch, into: pad)
+            Im2Col.forwardPadded(pad, geometry: g, batch: batch, into: colPtr + colRow)
         }
     }
 
@@ -116,6 +110,15 @@ public final class Conv2D: Layer {
             Im2Col.backward(colPtr, strides: s, geometry: geometry, batch: batch, into: dx)
             return
         }
+        splitChannels(batch: batch) { g, c0, pad, colRow in
+            Im2Col.backwardPadded(colPtr + colRow, geometry: g, batch: batch, into: pad)
+            Im2Col.unpad(pad, strides: s, geometry: g, batch: batch, into: dx + c0 * s.channel)
+        }
+    }
+
+    /// Splits the input channels over the threads: `body` gets the geometry of its channels, the first
+    /// one, where their zero-bordered planes go, and the offset of their first column-matrix row.
+    private func splitChannels(batch: Int, _ body: (ConvGeometry, Int, UnsafeMutablePointer<Float>, Int) -> Void) {
         let pad = padded.reserve(Im2Col.paddedCount(geometry: geometry, batch: batch))
         let paddedPlanes = Im2Col.paddedCount(geometry: geometry, batch: batch) / geometry.channels
         let colRows = geometry.kernel * geometry.kernel * batch * geometry.outPlaneSize
@@ -123,8 +126,7 @@ public final class Conv2D: Layer {
             var g = geometry
             g.channels = channels.count
             let c0 = channels.lowerBound
-            Im2Col.backwardPadded(colPtr + c0 * colRows, geometry: g, batch: batch, into: pad + c0 * paddedPlanes)
-            Im2Col.unpad(pad + c0 * paddedPlanes, strides: s, geometry: g, batch: batch, into: dx + c0 * s.channel)
+            body(g, c0, pad + c0 * paddedPlanes, c0 * colRows)
         }
     }
 }
