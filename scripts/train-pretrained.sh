@@ -6,12 +6,12 @@
 #
 #   --data DIR   datasets (default ../shared/data: mnist/ and mnist_m/ are needed)
 #   --np N       MPI ranks (default 1: no mpirun; the result is the same for any N up to float rounding)
-#   --epochs E   epochs over MNIST train (default 10, 468 steps each at batch 128)
+#   --epochs E   epochs over MNIST train (default 2, 468 steps each at batch 128)
 #
 # Run from anywhere; paths are relative to the repository root. The run folder stays under runs/.
 set -euo pipefail
 
-data="../shared/data" np=1 epochs=10 extra=()
+data="../shared/data" np=1 epochs=2 extra=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --data) data="${2:?--data needs a directory}"; shift 2 ;;
