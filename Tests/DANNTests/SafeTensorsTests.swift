@@ -214,18 +214,7 @@ final class SafeTensorsTests: XCTestCase {
 
 /// Runs a python3 script with arguments and returns its stdout; throws if it exits non-zero.
 func runPython(_ script: String, arguments: [String]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", script] + arguments
-    let output = Pipe(), errors = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    let outData = output.fileHandleForReading.readDataToEndOfFile()
-    let errData = errors.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        throw DANNError("python3 failed: \(String(decoding: errData, as: UTF8.self))")
-    }
-    return String(decoding: outData, as: UTF8.self)
+    let result = try ChildProcess.runTool("/usr/bin/env", ["python3", "-c", script] + arguments)
+    guard result.status == 0 else { throw DANNError("python3 failed: \(result.stderr)") }
+    return result.stdout
 }
