@@ -14,20 +14,21 @@ extension DatasetName: ExpressibleByArgument {
 }
 
 extension AllreduceMode: ExpressibleByArgument {}
+extension OptimizerKind: ExpressibleByArgument {}
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Train a DANN (one process, or every rank of an mpirun job).",
-        discussion: "Defaults: SVHN → MNIST from data/ (the bundled SVHN sample when data/svhn holds no full SVHN), seed network, 100 epochs.")
+        discussion: "Defaults: SVHN → MNIST from data/ (the bundled SVHN sample when data/svhn holds no full SVHN); every setting not given comes from the task's recommended recipe (docs/recipes in README, RESULTS.md).")
 
     @Option(help: "Labelled source dataset: svhn, mnist or mnist_m.") var source: DatasetName?
     @Option(help: "Unlabelled target dataset: mnist, svhn or mnist_m.") var target: DatasetName?
     @Option(name: .customLong("data"), help: "Data directory (DESIGN.md §4 layout).") var dataDir: String?
-    @Option(help: "Network: seed or small.") var arch: String?
+    @Option(help: "Network: seed, small, small-bn or seed-bn.") var arch: String?
     @Option(help: "Input size: 28 or 32.") var inputSize: Int?
     @Flag(help: "Scale pixels to [-1, 1] instead of [0, 1].") var normalize = false
-    @Option(help: "Epochs over the source set (default 100).") var epochs: Int?
+    @Option(help: "Epochs over the source set (default: the task's recipe).") var epochs: Int?
     @Option(help: "Total steps (instead of --epochs).") var steps: Int?
     @Option(help: "Global source images per step (and as many target images).") var batchSize: Int?
     @Option(help: "Initial learning rate lr0.") var lr: Double?
@@ -36,7 +37,14 @@ struct Train: ParsableCommand {
     @Option(help: "λ schedule γ.") var gamma: Double?
     @Option(help: "lr schedule α.") var alpha: Double?
     @Option(help: "lr schedule β.") var beta: Double?
-    @Option(help: "Dropout rate of the extractor.") var dropout: Double?
+    @Option(help: "Dropout rate of the extractor (element or channel dropout, as the network has).") var dropout: Double?
+    @Option(help: "Weight w of the domain loss: L = label loss + w · domain loss.") var domainWeight: Double?
+    @Option(help: "Ceiling of the λ schedule (λ rises from 0 to this).") var lambdaMax: Double?
+    @Option(help: "Rescale the summed gradient to at most this L2 norm before each update.") var clipGradNorm: Double?
+    @Option(help: "Update rule: sgd (momentum) or adam (PyTorch's, L2 weight decay).") var optimizer: OptimizerKind?
+    @Option(name: .customLong("adam-beta1"), help: "Adam β₁.") var adamBeta1: Double?
+    @Option(name: .customLong("adam-beta2"), help: "Adam β₂.") var adamBeta2: Double?
+    @Option(help: "Adam ε.") var adamEpsilon: Double?
     @Flag(help: "Train on the source labels only (no domain loss).") var sourceOnly = false
     @Option(help: "Seed for initialisation, sample order and dropout.") var seed: UInt64?
     @Option(help: "Run directory (default runs/<source>-<target>-<timestamp>).") var out: String?
@@ -66,7 +74,7 @@ struct Train: ParsableCommand {
 
     /// The config the flags ask for, and the names of the settings they set explicitly.
     func requestedConfig() -> (TrainingConfig, Set<String>) {
-        var c = TrainingConfig()
+        var c = Recipes.recommended(source: source ?? TrainingConfig().source, target: target ?? TrainingConfig().target)
         var explicit = Set<String>()
         func set<T>(_ value: T?, _ key: String, _ apply: (T) -> Void) {
             if let value { apply(value); explicit.insert(key) }
@@ -87,6 +95,13 @@ struct Train: ParsableCommand {
         set(alpha, "alpha") { c.alpha = $0 }
         set(beta, "beta") { c.beta = $0 }
         set(dropout, "dropout") { c.dropout = $0 }
+        set(domainWeight, "domainWeight") { c.domainWeight = $0 }
+        set(lambdaMax, "lambdaMax") { c.lambdaMax = $0 }
+        set(clipGradNorm, "clipGradNorm") { c.clipGradNorm = $0 }
+        set(optimizer, "optimizer") { c.optimizer = $0 }
+        set(adamBeta1, "adamBeta1") { c.adamBeta1 = $0 }
+        set(adamBeta2, "adamBeta2") { c.adamBeta2 = $0 }
+        set(adamEpsilon, "adamEpsilon") { c.adamEpsilon = $0 }
         set(sourceOnly ? true : nil, "sourceOnly") { c.sourceOnly = $0 }
         set(seed, "seed") { c.seed = $0 }
         set(noShuffle ? false : nil, "shuffle") { c.shuffle = $0 }

@@ -1,14 +1,12 @@
 import XCTest
 @testable import DANN
 
-/// Every layer's forward against the naive Double reference, and its backward against central finite
-/// differences of that reference (relative error ≤ 1e-3 per tensor).
-final class LayerGradientTests: XCTestCase {
-    typealias Reference = (_ x: [Double], _ params: [[Double]]) -> [Double]
+typealias LayerReference = (_ x: [Double], _ params: [[Double]]) -> [Double]
 
+extension XCTestCase {
     /// Runs forward/backward of `layer` and compares with finite differences of L = Σ r ⊙ reference(x).
     func check(_ layer: Layer, batch: Int, input: [Float], params: [[Float]] = [], context: ForwardContext = .inference,
-               tolerance: Double = 1e-3, reference: Reference, file: StaticString = #filePath, line: UInt = #line) {
+               tolerance: Double = 1e-3, reference: LayerReference, file: StaticString = #filePath, line: UInt = #line) {
         let arena = ParameterArena(layer.parameterSpecs.map { ($0.name, $0.shape) })
         var offset = 0
         var ptrs: [UnsafeMutablePointer<Float>] = [], grads: [UnsafeMutablePointer<Float>] = []
@@ -51,7 +49,11 @@ final class LayerGradientTests: XCTestCase {
             offset += spec.count
         }
     }
+}
 
+/// Every layer's forward against the naive Double reference, and its backward against central finite
+/// differences of that reference (relative error ≤ 1e-3 per tensor).
+final class LayerGradientTests: XCTestCase {
     func testConv2DChannelMajorPadded() {
         let (n, c, h, w, o, k, pad) = (2, 3, 6, 5, 4, 3, 1)
         var rng = TestRandom(1)

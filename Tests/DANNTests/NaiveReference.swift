@@ -41,6 +41,28 @@ enum Naive {
 
     static func relu(_ x: [Double]) -> [Double] { x.map { max($0, 0) } }
 
+    /// PyTorch's training-mode batch norm on image-major [N][C][plane] (plane 1: BatchNorm1d on [N][C]), rows
+    /// below `sourceRows` and the rest normalised as two separate batches. Also returns each domain's
+    /// per-channel mean and unbiased variance (what the running statistics take in).
+    static func batchNorm(_ x: [Double], n: Int, c: Int, plane: Int, gamma: [Double], beta: [Double], sourceRows: Int)
+        -> (y: [Double], means: [[Double]], variances: [[Double]]) {
+        var y = [Double](repeating: 0, count: x.count)
+        var means: [[Double]] = [], variances: [[Double]] = []
+        for rows in [0..<sourceRows, sourceRows..<n] where !rows.isEmpty {
+            var dm: [Double] = [], dv: [Double] = []
+            for ch in 0..<c {
+                let indices = rows.flatMap { b in (0..<plane).map { (b * c + ch) * plane + $0 } }
+                let mean = indices.map { x[$0] }.reduce(0, +) / Double(indices.count)
+                let variance = indices.map { (x[$0] - mean) * (x[$0] - mean) }.reduce(0, +) / Double(indices.count)
+                for i in indices { y[i] = (x[i] - mean) / (variance + 1e-5).squareRoot() * gamma[ch] + beta[ch] }
+                dm.append(mean)
+                dv.append(indices.count > 1 ? variance * Double(indices.count) / Double(indices.count - 1) : variance)
+            }
+            means.append(dm); variances.append(dv)
+        }
+        return (y, means, variances)
+    }
+
     static func linear(_ x: [Double], n: Int, inSize: Int, weight: [Double], bias: [Double], out: Int) -> [Double] {
         var y = [Double](repeating: 0, count: n * out)
         for b in 0..<n { for o in 0..<out {

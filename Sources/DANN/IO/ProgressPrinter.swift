@@ -41,6 +41,8 @@ public final class ProgressPrinter: TrainingCallback {
         if !isTerminal { say("checkpoint: \(folder)") }
     }
 
+    public func warning(_ text: String) throws { say("warning: " + text) }
+
     public func runFinished(step: Int, interrupted: Bool) throws {
         if lineOpen { write("\n"); lineOpen = false }
     }
@@ -67,8 +69,10 @@ public final class ProgressPrinter: TrainingCallback {
             ("arch", "\(c.arch), input \(c.inputSize)×\(c.inputSize)\(c.normalize ? ", normalized" : ""), \(info.parameterCount.formatted()) parameters"),
             ("steps", "\(info.totalSteps) (\(info.stepsPerEpoch) per epoch)\(info.startStep > 0 ? ", resuming at \(info.startStep)" : "")"),
             ("batch", "\(c.batchSize) source + \(c.batchSize) target per step (global)"),
-            ("lr", "\(c.lr) / (1 + \(c.alpha)·p)^\(c.beta), momentum \(c.momentum), weight decay \(c.weightDecay)"),
-            ("λ", "2 / (1 + exp(−\(c.gamma)·p)) − 1"),
+            ("optimizer", c.optimizer == .sgd ? "SGD, momentum \(c.momentum), weight decay \(c.weightDecay)"
+                : "Adam, β \(c.adamBeta1), \(c.adamBeta2), ε \(c.adamEpsilon), weight decay \(c.weightDecay)"),
+            ("lr", "\(c.lr) / (1 + \(c.alpha)·p)^\(c.beta)\(c.clipGradNorm.map { ", gradient norm clipped at \($0)" } ?? "")"),
+            ("loss, λ", "label + \(c.domainWeight == 1 ? "" : "\(c.domainWeight) · ")domain, λ = \(c.lambdaMax == 1 ? "" : "\(c.lambdaMax) · (")2 / (1 + exp(−\(c.gamma)·p)) − 1\(c.lambdaMax == 1 ? "" : ")")"),
             ("dropout / seed", "\(c.dropout) / \(c.seed)\(c.shuffle ? "" : ", no shuffle")"),
             ("ranks", "\(info.ranks) on \(hosts), \(info.threadsPerRank) BLAS thread(s) each, binding: \(info.binding)"),
             ("allreduce", info.ranks > 1 ? "\(c.allreduce.rawValue)\(c.allreduce == .buckets ? " (\(c.bucketMegabytes) MB)" : "")" : "none (one process)"),

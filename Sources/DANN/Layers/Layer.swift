@@ -5,19 +5,44 @@ public struct ParameterSpec: Equatable, Sendable {
     public var count: Int { shape.reduce(1, *) }
 }
 
-/// What a forward pass needs besides its input: train or eval, and the keys of the stateless dropout RNG.
+/// Which rows of a batch come from which domain, here and over all ranks. Batch normalisation normalises
+/// each domain by its own statistics (as PyTorch does when source and target go through the network in
+/// separate calls), computed over the whole global batch.
+public struct DomainSplit: Equatable, Sendable {
+    /// Rows 0 ..< localSource of this process's batch are source rows; the rest are target rows.
+    public var localSource: Int
+    /// Source and target rows of the global batch (over every rank).
+    public var globalSource: Int
+    public var globalTarget: Int
+
+    public init(localSource: Int, globalSource: Int, globalTarget: Int) {
+        self.localSource = localSource
+        self.globalSource = globalSource
+        self.globalTarget = globalTarget
+    }
+
+    /// A batch that is one domain only, the same on every rank (tests, single-domain training).
+    public static func single(rows: Int) -> DomainSplit { DomainSplit(localSource: rows, globalSource: rows, globalTarget: 0) }
+}
+
+/// What a forward pass needs besides its input: train or eval, the keys of the stateless dropout RNG,
+/// and the domain of each row.
 public struct ForwardContext {
     public var training: Bool
     public var seed: UInt64
     public var step: Int
     /// One key per batch row: the sample's position in the global batch (see `DANNModel`).
     public var rowKeys: UnsafePointer<UInt64>?
+    /// The rows' domains; nil means one domain held whole by this process.
+    public var domains: DomainSplit?
 
-    public init(training: Bool, seed: UInt64 = 0, step: Int = 0, rowKeys: UnsafePointer<UInt64>? = nil) {
+    public init(training: Bool, seed: UInt64 = 0, step: Int = 0, rowKeys: UnsafePointer<UInt64>? = nil,
+                domains: DomainSplit? = nil) {
         self.training = training
         self.seed = seed
         self.step = step
         self.rowKeys = rowKeys
+        self.domains = domains
     }
 
     public static let inference = ForwardContext(training: false)

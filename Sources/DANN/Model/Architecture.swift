@@ -4,6 +4,10 @@ public enum LayerSpec: Equatable, Sendable {
     case relu
     case maxPool(kernel: Int, stride: Int, padding: Int)
     case dropout
+    /// Channel dropout (`nn.Dropout2d`) on the extractor's planes.
+    case dropout2d
+    /// `nn.BatchNorm2d` on the extractor's planes, `nn.BatchNorm1d` on flat features.
+    case batchNorm
     case linear(out: Int)
 }
 
@@ -36,7 +40,31 @@ public struct Architecture: Equatable, Sendable {
         discriminator: [.linear(out: 100), .relu, .linear(out: 2)],
         initialization: .pytorchDefault)
 
-    public static let presets: [Architecture] = [.seed, .small]
+    /// `small` with batch normalisation after each convolution and hidden linear layer, and channel dropout
+    /// after the second convolution block (the recipe of the public DANN results at 84–91 % on MNIST→MNIST-M).
+    public static let smallBN = Architecture(
+        name: "small-bn", inputChannels: 3, inputSize: 28,
+        extractor: [.conv(out: 32, kernel: 5, padding: 0), .batchNorm, .relu, .maxPool(kernel: 2, stride: 2, padding: 0),
+                    .conv(out: 48, kernel: 5, padding: 0), .batchNorm, .relu, .maxPool(kernel: 2, stride: 2, padding: 0),
+                    .dropout2d],
+        classifier: [.linear(out: 100), .batchNorm, .relu, .linear(out: 100), .batchNorm, .relu, .linear(out: 10)],
+        discriminator: [.linear(out: 100), .batchNorm, .relu, .linear(out: 2)],
+        initialization: .pytorchDefault)
+
+    /// `seed` with batch normalisation after each convolution and hidden linear layer.
+    public static let seedBN = Architecture(
+        name: "seed-bn", inputChannels: 3, inputSize: 28,
+        extractor: [.conv(out: 64, kernel: 5, padding: 2), .batchNorm, .relu, .maxPool(kernel: 3, stride: 2, padding: 1),
+                    .conv(out: 64, kernel: 5, padding: 2), .batchNorm, .relu, .maxPool(kernel: 3, stride: 2, padding: 1),
+                    .conv(out: 128, kernel: 5, padding: 2), .batchNorm, .relu, .dropout2d],
+        classifier: [.linear(out: 3072), .batchNorm, .relu, .linear(out: 2048), .batchNorm, .relu, .linear(out: 10)],
+        discriminator: [.linear(out: 1024), .batchNorm, .relu, .linear(out: 1024), .batchNorm, .relu, .linear(out: 2)],
+        initialization: .pytorchDefault)
+
+    public static let presets: [Architecture] = [.seed, .small, .smallBN, .seedBN]
+
+    /// True when any branch normalises batches (the model then carries running statistics).
+    public var hasBatchNorm: Bool { (extractor + classifier + discriminator).contains(.batchNorm) }
 
     public static func named(_ name: String) throws -> Architecture {
         guard let arch = presets.first(where: { $0.name == name }) else {

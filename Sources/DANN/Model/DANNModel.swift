@@ -2,8 +2,9 @@
 /// with every parameter in one `ParameterArena`.
 ///
 /// Loss on a global batch of B source and B target images (this process holds a slice of it):
-/// `L = mean_s NLL(C(E(xs)), ys) + mean_s NLL(D(E(xs)), 0) + mean_t NLL(D(E(xt)), 1)`, each mean over the
-/// global B, so gradients summed over ranks equal the single-process gradient.
+/// `L = mean_s NLL(C(E(xs)), ys) + w · (mean_s NLL(D(E(xs)), 0) + mean_t NLL(D(E(xt)), 1))`, each mean over the
+/// global B, so gradients summed over ranks equal the single-process gradient (w: `--domain-weight`).
+/// Batch normalisation sees the source and the target rows as two batches (see `BatchNorm`).
 public final class DANNModel {
     public let architecture: Architecture
     public let arena: ParameterArena
@@ -18,6 +19,8 @@ public final class DANNModel {
     /// Called during backward with each arena range whose gradients are final, in decreasing arena order
     /// (D, then C, then E from its last layer to its first), so reductions can start while backward goes on.
     public var onGradientsReady: ((Range<Int>) -> Void)?
+    /// Every batch-normalisation layer with its tensor-name prefix (`E.1`), in arena order.
+    public let batchNorms: [(name: String, layer: BatchNorm)]
     private var parameterRanges: [ObjectIdentifier: Range<Int>] = [:]
 
     private let featureGrad = FloatBuffer()
@@ -64,10 +67,12 @@ public final class DANNModel {
         imageSize = architecture.inputChannels * architecture.inputSize * architecture.inputSize
         var specs: [(name: String, shape: [Int])] = []
         var layers: [Layer] = []
+        var norms: [(name: String, layer: BatchNorm)] = []
 
         func add(_ layer: Layer, prefix: String, index: Int) {
             layers.append(layer)
             for p in layer.parameterSpecs { specs.append(("\(prefix).\(index).\(p.name)", p.shape)) }
+            if let norm = layer as? BatchNorm { norms.append(("\(prefix).\(index)", norm)) }
         }
 
         // Extractor: spatial layers on channel-major planes, then a flatten before the first flat layer.
@@ -92,6 +97,12 @@ public final class DANNModel {
                 (height, width) = (pool.geometry.outHeight, pool.geometry.outWidth)
             case .dropout:
                 add(Dropout(size: flat!, rate: dropout), prefix: "E", index: i)
+            case .dropout2d:
+                guard flat == nil else { throw DANNError("architecture '\(architecture.name)': dropout2d needs planes, not flat features") }
+                add(Dropout2d(channels: channels, plane: height * width, rate: dropout), prefix: "E", index: i)
+            case .batchNorm:
+                let layout: BatchNorm.Layout = flat == nil ? .channelMajor(plane: height * width) : .rows
+                add(BatchNorm(channels: flat ?? channels, layout: layout), prefix: "E", index: i)
             case .linear:
                 throw DANNError("architecture '\(architecture.name)': linear layers belong to the classifiers")
             }
@@ -113,7 +124,8 @@ public final class DANNModel {
                     size = out
                 case .relu: add(ReLU(size: size), prefix: prefix, index: i)
                 case .dropout: add(Dropout(size: size, rate: dropout), prefix: prefix, index: i)
-                default: throw DANNError("architecture '\(architecture.name)': \(prefix) may hold linear, relu and dropout only")
+                case .batchNorm: add(BatchNorm(channels: size, layout: .rows), prefix: prefix, index: i)
+                default: throw DANNError("architecture '\(architecture.name)': \(prefix) may hold linear, batchNorm, relu and dropout only")
                 }
             }
             guard size == classes else {
@@ -126,6 +138,7 @@ public final class DANNModel {
         discriminator = try head(architecture.discriminator, prefix: "G_d", classes: 2)
 
         arena = ParameterArena(specs)
+        batchNorms = norms
         var offset = 0
         for layer in extractor.layers + classifier.layers + discriminator.layers {
             let ps = layer.parameterSpecs
@@ -144,12 +157,41 @@ public final class DANNModel {
 
     public var parameterCount: Int { arena.count }
 
-    public func initialize(seed: UInt64) { architecture.initialization.apply(to: arena, seed: seed) }
+    /// Fresh weights (the preset's initialisation; batch normalisation starts as PyTorch's: γ = 1, β = 0,
+    /// running mean 0, running variance 1).
+    public func initialize(seed: UInt64) {
+        architecture.initialization.apply(to: arena, seed: seed)
+        for (name, norm) in batchNorms {
+            if let weight = arena.entry("\(name).weight") { arena.parameter(weight).update(repeating: 1) }
+            if let bias = arena.entry("\(name).bias") { arena.parameter(bias).update(repeating: 0) }
+            norm.resetRunningStatistics()
+        }
+    }
+
+    /// Makes batch normalisation use statistics of the global batch: its per-channel sums are summed over
+    /// `communicator`'s ranks (a collective inside every training forward and backward).
+    public func shareBatchStatistics(over communicator: Communicator) {
+        let reduce: ((UnsafeMutablePointer<Double>, Int) -> Void)? =
+            communicator.size > 1 ? { communicator.allreduceSum($0, count: $1) } : nil
+        for (_, norm) in batchNorms { norm.reduceSums = reduce }
+    }
+
+    /// Copies rank `root`'s running statistics to every rank (after loading a checkpoint there).
+    public func broadcastRunningStatistics(over communicator: Communicator, root: Int = 0) {
+        guard communicator.size > 1 else { return }
+        for (_, norm) in batchNorms {
+            communicator.broadcast(norm.runningStatistics.pointer, bytes: 2 * norm.channels * 4, root: root)
+            var tracked = norm.batchesTracked
+            communicator.broadcast(&tracked, bytes: 8, root: root)
+            norm.batchesTracked = tracked
+        }
+    }
 
     /// Forward and backward over one slice: fills the gradient arena (this slice's share of ∂L/∂θ) and
     /// returns its losses. With `sourceOnly` the domain terms are dropped and D's gradients are zero.
     @discardableResult
-    public func computeGradients(_ batch: Batch, lambda: Float, step: Int, seed: UInt64, sourceOnly: Bool = false) -> StepResult {
+    public func computeGradients(_ batch: Batch, lambda: Float, step: Int, seed: UInt64, sourceOnly: Bool = false,
+                                 domainWeight: Float = 1) -> StepResult {
         let ns = batch.sourceCount
         let n = sourceOnly ? ns : ns + batch.targetCount
         let scale = 1 / Float(batch.globalBatch)
@@ -157,7 +199,11 @@ public final class DANNModel {
         gradientReversal.lambda = lambda
         var result = StepResult()
 
-        let context = ForwardContext(training: true, seed: seed, step: step, rowKeys: rowKeys.pointer)
+        let b = batch.globalBatch
+        let context = ForwardContext(training: true, seed: seed, step: step, rowKeys: rowKeys.pointer,
+                                     domains: DomainSplit(localSource: ns, globalSource: b, globalTarget: sourceOnly ? 0 : b))
+        let sourceContext = ForwardContext(training: true, seed: seed, step: step, rowKeys: rowKeys.pointer,
+                                           domains: DomainSplit(localSource: ns, globalSource: b, globalTarget: 0))
         let features = extractor.forward(batch.images, batch: n, context: context)
         let dFeatures = featureGrad.reserve(n * featureSize)
 
@@ -170,20 +216,27 @@ public final class DANNModel {
             result.domainLoss = LogSoftmaxNLL.forwardBackward(
                 logits: logits, targets: domainTargets.pointer, rows: n, classes: 2, scale: scale,
                 grad: dLogits, correct: &result.domainCorrect)
+            // The weight scales D's loss and so every gradient it sends (the reported loss stays unweighted).
+            if domainWeight != 1 { Elementwise.scale(dLogits, by: domainWeight, into: dLogits, count: n * 2) }
             let dReversed = discriminator.backward(dLogits, batch: n, needInputGradient: true, afterLayer: reportReady)!
             dFeatures.update(from: gradientReversal.backward(dReversed, batch: n, needInputGradient: true)!, count: n * featureSize)
         }
 
         if ns > 0 {
-            let logits = classifier.forward(features, batch: ns, context: context)
-            let dLogits = labelGrad.reserve(ns * 10)
+            // With batch norm, C also sees the target rows (as a PyTorch model called on the target batch does):
+            // they carry no loss, but they put target statistics into C's running statistics, which evaluation
+            // on the target uses. Per-domain normalisation keeps them out of the source rows' gradient.
+            let rows = architecture.hasBatchNorm && !sourceOnly ? n : ns
+            let logits = classifier.forward(features, batch: rows, context: rows == ns ? sourceContext : context)
+            let dLogits = labelGrad.reserve(rows * 10)
             result.labelLoss = LogSoftmaxNLL.forwardBackward(logits: logits, targets: batch.labels, rows: ns, classes: 10,
                                                              scale: scale, grad: dLogits, correct: &result.labelCorrect)
-            let dClassifier = classifier.backward(dLogits, batch: ns, needInputGradient: true, afterLayer: reportReady)!
+            (dLogits + ns * 10).update(repeating: 0, count: (rows - ns) * 10)
+            let dClassifier = classifier.backward(dLogits, batch: rows, needInputGradient: true, afterLayer: reportReady)!
             if sourceOnly {
                 dFeatures.update(from: dClassifier, count: ns * featureSize)
             } else {
-                Elementwise.add(dClassifier, into: dFeatures, count: ns * featureSize)
+                Elementwise.add(dClassifier, into: dFeatures, count: rows * featureSize)
             }
         } else {
             zeroGradients(prefix: "G_c.")

@@ -5,9 +5,17 @@ import Foundation
 public enum ModelFile {
     public static let fileName = "model.safetensors"
 
+    /// The parameters, then each batch-normalisation layer's buffers under PyTorch's names
+    /// (`running_mean`, `running_var` as F32, `num_batches_tracked` as an I64 scalar).
     public static func tensors(of model: DANNModel) -> [TensorEntry] {
         model.arena.entries.map { entry in
             TensorEntry(name: entry.name, shape: entry.shape, float32: UnsafeBufferPointer(model.arena.parameter(entry)))
+        } + model.batchNorms.flatMap { name, norm in
+            [TensorEntry(name: "\(name).running_mean", shape: [norm.channels],
+                         float32: UnsafeBufferPointer(start: norm.runningMean, count: norm.channels)),
+             TensorEntry(name: "\(name).running_var", shape: [norm.channels],
+                         float32: UnsafeBufferPointer(start: norm.runningVariance, count: norm.channels)),
+             TensorEntry(name: "\(name).num_batches_tracked", shape: [], int64: [norm.batchesTracked])]
         }
     }
 
@@ -30,7 +38,21 @@ public enum ModelFile {
         for entry in model.arena.entries {
             try SafeTensors.copyFloat32(entry.name, from: tensors, into: model.arena.parameter(entry), shape: entry.shape, path: path)
         }
-        let unknown = Set(tensors.keys).subtracting(model.arena.entries.map(\.name))
+        var known = model.arena.entries.map(\.name)
+        for (name, norm) in model.batchNorms {
+            for (buffer, pointer) in [("running_mean", norm.runningMean), ("running_var", norm.runningVariance)] {
+                try SafeTensors.copyFloat32("\(name).\(buffer)", from: tensors,
+                                            into: UnsafeMutableBufferPointer(start: pointer, count: norm.channels),
+                                            shape: [norm.channels], path: path)
+            }
+            let trackedName = "\(name).num_batches_tracked"
+            guard let tracked = tensors[trackedName]?.int64Values, tracked.count == 1 else {
+                throw DANNError.file(path, "tensor '\(trackedName)' is missing or not one int64")
+            }
+            norm.batchesTracked = tracked[0]
+            known += ["\(name).running_mean", "\(name).running_var", trackedName]
+        }
+        let unknown = Set(tensors.keys).subtracting(known)
         if let name = unknown.sorted().first {
             throw DANNError.file(path, "tensor '\(name)' does not belong to architecture '\(model.architecture.name)'")
         }
@@ -78,9 +100,10 @@ public enum ModelFile {
             catch { throw DANNError.file(path, "metadata names unknown architecture '\(name)'") }
         }
         // No metadata (e.g. saved from PyTorch): the first conv's width tells the presets apart.
+        let normalized = tensors["E.1.running_mean"] != nil
         switch tensors["E.0.weight"]?.shape.first {
-        case 64: return .seed.withInputSize(inputSize)
-        case 32: return .small.withInputSize(inputSize)
+        case 64: return (normalized ? Architecture.seedBN : .seed).withInputSize(inputSize)
+        case 32: return (normalized ? Architecture.smallBN : .small).withInputSize(inputSize)
         default: throw DANNError.file(path, "cannot tell the architecture: no metadata and no known E.0.weight shape")
         }
     }

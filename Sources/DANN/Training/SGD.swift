@@ -1,12 +1,17 @@
 /// SGD with momentum and weight decay, exactly as `torch.optim.SGD` (dampening 0, no Nesterov):
 /// `g = grad + wd·w; v = μ·v + g` (v = g on the first step); `w −= lr·v`, on every parameter.
-public final class SGD {
+public final class SGD: Optimizer {
     public var momentum: Float
     public var weightDecay: Float
     public let velocity: FloatBuffer
     public let count: Int
+    public var stepsTaken: Int64 = 0
     /// False until the first step: PyTorch initialises the buffer with the first gradient.
-    public var hasVelocity = false
+    public var hasVelocity: Bool {
+        get { stepsTaken > 0 }
+        set { stepsTaken = newValue ? max(stepsTaken, 1) : 0 }
+    }
+    public var stateBuffers: [(prefix: String, buffer: FloatBuffer)] { [("momentum", velocity)] }
 
     public init(count: Int, momentum: Float = 0.9, weightDecay: Float = 1e-5) {
         self.count = count
@@ -31,7 +36,7 @@ public final class SGD {
                 v[i] = g
                 w[i] -= lr * g
             }
-            hasVelocity = true
         }
+        stepsTaken += 1
     }
 }

@@ -30,7 +30,7 @@ public struct StepFLOPs: Equatable, Sendable {
             case let .maxPool(kernel, stride, padding):
                 let g = ConvGeometry(channels: channels, height: height, width: width, kernel: kernel, stride: stride, padding: padding)
                 (height, width) = (g.outHeight, g.outWidth)
-            case .relu, .dropout, .linear:
+            case .relu, .dropout, .dropout2d, .batchNorm, .linear:
                 break
             }
             features = channels * height * width

@@ -7,7 +7,7 @@ public final class Trainer {
     public let config: TrainingConfig
     public let communicator: Communicator
     public let model: DANNModel
-    public let optimizer: SGD
+    public let optimizer: Optimizer
     public let data: DomainBatches
     public let totalSteps: Int
     public private(set) var step = 0
@@ -80,7 +80,8 @@ public final class Trainer {
 
         let arch = try Architecture.named(config.arch).withInputSize(config.inputSize)
         model = try DANNModel(architecture: arch, dropout: Float(config.dropout))
-        optimizer = SGD(count: model.parameterCount, momentum: Float(config.momentum), weightDecay: Float(config.weightDecay))
+        model.shareBatchStatistics(over: communicator)
+        optimizer = makeOptimizer(config, count: model.parameterCount)
         data = try DomainBatches(config: config.dataConfig, globalBatch: config.batchSize, rank: communicator.rank, size: communicator.size)
         guard data.stepsPerEpoch > 0 else {
             throw DANNError("\(config.source.rawValue) has \(data.sourceCount) training images, fewer than --batch-size \(config.batchSize)")
@@ -98,13 +99,13 @@ public final class Trainer {
         labels = AlignedBuffer<Int32>(capacity: localCount)
 
         // Weights: rank 0 initialises, loads --init, or loads the checkpoint; then everyone gets them.
-        var counters: [Double] = [0, 0]
+        var counters: [Double] = [0]
         if let folder = resumeFolder, snapshotConfig != nil {
             try Trainer.onRoot(communicator) {
                 try ModelFile.load(into: model, from: URL(fileURLWithPath: folder).appendingPathComponent(ModelFile.fileName).path)
                 let snapshot = try TrainerState.load(from: URL(fileURLWithPath: folder).appendingPathComponent(TrainerState.fileName).path,
                                                      into: optimizer, model: model)
-                counters = [Double(snapshot.step), snapshot.hasVelocity ? 1 : 0]
+                counters = [Double(snapshot.step)]
             }
         } else if let initPath = config.initPath {
             try Trainer.onRoot(communicator) { try ModelFile.load(into: model, from: try ModelFile.resolve(initPath)) }
@@ -112,10 +113,10 @@ public final class Trainer {
             model.initialize(seed: config.seed)
         }
         communicator.broadcast(model.arena.parameters, bytes: model.parameterCount * 4, root: 0)
-        communicator.broadcast(optimizer.velocity.pointer, bytes: model.parameterCount * 4, root: 0)
-        communicator.broadcast(&counters, bytes: 16, root: 0)
+        model.broadcastRunningStatistics(over: communicator)
+        optimizer.broadcastState(over: communicator)
+        communicator.broadcast(&counters, bytes: 8, root: 0)
         step = Int(counters[0])
-        optimizer.hasVelocity = counters[1] != 0
     }
 
     public var runInfo: RunInfo {
@@ -138,6 +139,7 @@ public final class Trainer {
         let b = config.batchSize
         var stats = [Double](repeating: 0, count: 5)
         var lastCheckpoint = step
+        var domainWatch = DomainAccuracyWatch()
         let firstStep = step
         let timeline = timelinePath.map { _ in
             Timeline(capacity: Timeline.capacity(steps: totalSteps - step, bucketsPerStep: model.arena.entries.count + 1))
@@ -163,7 +165,8 @@ public final class Trainer {
                                         globalBatch: b, sliceOffset: data.localSlice.lowerBound)
             let computeStart = DispatchTime.now().uptimeNanoseconds
             sync.step = step + 1
-            let r = model.computeGradients(batch, lambda: Float(lambda), step: step, seed: config.seed, sourceOnly: config.sourceOnly)
+            let r = model.computeGradients(batch, lambda: Float(lambda), step: step, seed: config.seed, sourceOnly: config.sourceOnly,
+                                           domainWeight: Float(config.domainWeight))
             let syncStart = DispatchTime.now().uptimeNanoseconds
             timeline?.span(.compute, step: step + 1, since: computeStart)
             sync.finish()
@@ -177,6 +180,9 @@ public final class Trainer {
                 throw DANNError("step \(step + 1): the loss is \(stats[0].isFinite ? stats[1] : stats[0]) (label \(stats[0]), domain \(stats[1])); lower --lr or check the data")
             }
             let optimizerStart = DispatchTime.now().uptimeNanoseconds
+            if let maxNorm = config.clipGradNorm {
+                clipGradientNorm(model.arena.gradients, count: model.parameterCount, maxNorm: maxNorm)
+            }
             optimizer.step(parameters: model.arena.parameters, gradients: model.arena.gradients, learningRate: Float(lr))
             step += 1
             timeline?.span(.optimizer, step: step, since: optimizerStart)
@@ -198,6 +204,9 @@ public final class Trainer {
                                     stepSeconds: seconds, imagesPerSecond: Double(config.sourceOnly ? b : 2 * b) / seconds)
             let loggingStart = DispatchTime.now().uptimeNanoseconds
             try eachCallback { try $0.stepFinished(record, evaluation: evaluation) }
+            if !config.sourceOnly, let warning = domainWatch.observe(domainAccuracy: record.domainAccuracy, step: step) {
+                try eachCallback { try $0.warning(warning) }
+            }
             if communicator.isRoot { timeline?.span(.logging, step: step, since: loggingStart) }
 
             if stats[4] > 0 && step < totalSteps {

@@ -39,6 +39,8 @@ public protocol TrainingCallback: AnyObject {
     /// After each step; `evaluation` is non-nil on steps that evaluated.
     func stepFinished(_ record: StepRecord, evaluation: [EvalResult]?) throws
     func checkpointSaved(_ folder: String, step: Int) throws
+    /// Something about the run the user should know (e.g. `DomainAccuracyWatch`'s warning).
+    func warning(_ text: String) throws
     func runFinished(step: Int, interrupted: Bool) throws
 }
 
@@ -46,5 +48,6 @@ extension TrainingCallback {
     public func runStarted(_ info: RunInfo) throws {}
     public func stepFinished(_ record: StepRecord, evaluation: [EvalResult]?) throws {}
     public func checkpointSaved(_ folder: String, step: Int) throws {}
+    public func warning(_ text: String) throws {}
     public func runFinished(step: Int, interrupted: Bool) throws {}
 }

@@ -25,6 +25,16 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var alpha: Double = 10
     public var beta: Double = 0.75
     public var dropout: Double = 0.5
+    /// w in L = label loss + w · domain loss.
+    public var domainWeight: Double = 1
+    /// The λ schedule's ceiling: λ_p = lambdaMax · (2 / (1 + e^(−γp)) − 1).
+    public var lambdaMax: Double = 1
+    /// Rescale the summed gradient to at most this L2 norm before the update (nil: no clipping).
+    public var clipGradNorm: Double? = nil
+    public var optimizer: OptimizerKind = .sgd
+    public var adamBeta1: Double = 0.9
+    public var adamBeta2: Double = 0.999
+    public var adamEpsilon: Double = 1e-8
     public var sourceOnly: Bool = false
     public var seed: UInt64 = 1
     public var shuffle: Bool = true
@@ -44,14 +54,17 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
 
     public init() {}
 
-    public var schedules: Schedules { Schedules(learningRate: lr, alpha: alpha, beta: beta, gamma: gamma) }
+    public var schedules: Schedules { Schedules(learningRate: lr, alpha: alpha, beta: beta, gamma: gamma, lambdaMax: lambdaMax) }
 
     /// Settings that define the sequence of updates: a resumed run must agree on all of them.
     public var runIdentity: [String: String] {
         ["source": source.rawValue, "target": target.rawValue, "arch": arch, "input-size": String(inputSize),
          "normalize": String(normalize), "batch-size": String(batchSize), "lr": String(lr), "momentum": String(momentum),
          "weight-decay": String(weightDecay), "gamma": String(gamma), "alpha": String(alpha), "beta": String(beta),
-         "dropout": String(dropout), "source-only": String(sourceOnly), "seed": String(seed), "shuffle": String(shuffle),
+         "dropout": String(dropout), "domain-weight": String(domainWeight), "lambda-max": String(lambdaMax),
+         "clip-grad-norm": clipGradNorm.map { String($0) } ?? "off", "optimizer": optimizer.rawValue,
+         "adam-beta1": String(adamBeta1), "adam-beta2": String(adamBeta2), "adam-epsilon": String(adamEpsilon),
+         "source-only": String(sourceOnly), "seed": String(seed), "shuffle": String(shuffle),
          "limit-source": limitSource.map(String.init) ?? "all", "limit-target": limitTarget.map(String.init) ?? "all",
          "steps": steps.map(String.init) ?? "-", "epochs": steps == nil ? String(epochs) : "-"]
     }
@@ -69,6 +82,12 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         try check(momentum >= 0 && momentum < 1, "--momentum must be in [0, 1), not \(momentum)")
         try check(weightDecay >= 0, "--weight-decay must be non-negative, not \(weightDecay)")
         try check(dropout >= 0 && dropout < 1, "--dropout must be in [0, 1), not \(dropout)")
+        try check(domainWeight >= 0 && domainWeight.isFinite, "--domain-weight must be a finite number ≥ 0, not \(domainWeight)")
+        try check(lambdaMax >= 0 && lambdaMax.isFinite, "--lambda-max must be a finite number ≥ 0, not \(lambdaMax)")
+        if let clipGradNorm { try check(clipGradNorm > 0 && clipGradNorm.isFinite, "--clip-grad-norm must be positive, not \(clipGradNorm)") }
+        try check(adamBeta1 >= 0 && adamBeta1 < 1, "--adam-beta1 must be in [0, 1), not \(adamBeta1)")
+        try check(adamBeta2 >= 0 && adamBeta2 < 1, "--adam-beta2 must be in [0, 1), not \(adamBeta2)")
+        try check(adamEpsilon > 0 && adamEpsilon.isFinite, "--adam-epsilon must be positive, not \(adamEpsilon)")
         try check(evalEvery >= 0, "--eval-every must be non-negative, not \(evalEvery)")
         try check(checkpointEvery >= 0, "--checkpoint-every must be non-negative, not \(checkpointEvery)")
         try check(keep > 0, "--keep must be positive, not \(keep)")
@@ -103,9 +122,20 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         return try JSONDecoder().decode(TrainingConfig.self, from: JSONSerialization.data(withJSONObject: mine))
     }
 
+    /// Reads a saved config; settings it predates take their defaults.
     public static func fromJSON(_ text: String, path: String) throws -> TrainingConfig {
-        do { return try JSONDecoder().decode(TrainingConfig.self, from: Data(text.utf8)) }
-        catch { throw DANNError.file(path, "unreadable training config (\(error.localizedDescription))") }
+        do {
+            guard let saved = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+                  var merged = try JSONSerialization.jsonObject(with: JSONEncoder().encode(TrainingConfig())) as? [String: Any] else {
+                throw DANNError.file(path, "unreadable training config (not a JSON object)")
+            }
+            merged.merge(saved) { $1 }
+            return try JSONDecoder().decode(TrainingConfig.self, from: JSONSerialization.data(withJSONObject: merged))
+        } catch let error as DANNError {
+            throw error
+        } catch {
+            throw DANNError.file(path, "unreadable training config (\(error.localizedDescription))")
+        }
     }
 }
 

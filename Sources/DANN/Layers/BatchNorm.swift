@@ -1,0 +1,263 @@
+/// Batch normalisation, PyTorch's `BatchNorm2d` (channel-major conv activations [C][N][plane]) and
+/// `BatchNorm1d` (row-major features [N][C]), with ε = 1e-5 and running-statistics momentum 0.1.
+///
+/// Training normalises each domain of the batch by its own statistics (`ForwardContext.domains`), taken over
+/// the *global* batch: the per-channel sums are summed over ranks through `reduceSums` before they are used,
+/// so every rank normalises with the same numbers and np = 1, 2, 4 give the same weights. The mean and the
+/// centred second moment are two separate passes (and reductions), and every sum is accumulated in Double:
+/// E[x²] − E[x]² in Float loses the variance to cancellation when the mean is large.
+/// Evaluation uses the running statistics, updated once per domain present in each training step (source,
+/// then target), as two PyTorch calls would.
+public final class BatchNorm: Layer {
+    public enum Layout: Equatable, Sendable {
+        /// [C][N][plane], after a convolution.
+        case channelMajor(plane: Int)
+        /// [N][C], after a linear layer.
+        case rows
+    }
+
+    public let channels: Int
+    public let layout: Layout
+    public static let epsilon = 1e-5
+    public static let momentum = 0.1
+    /// Sums a Double buffer over ranks in place (nil for a single process).
+    public var reduceSums: ((UnsafeMutablePointer<Double>, Int) -> Void)?
+
+    /// `running_mean` then `running_var`, PyTorch's buffers.
+    public let runningStatistics: FloatBuffer
+    public var runningMean: UnsafeMutablePointer<Float> { runningStatistics.pointer }
+    public var runningVariance: UnsafeMutablePointer<Float> { runningStatistics.pointer + channels }
+    /// PyTorch's `num_batches_tracked`: domains seen in training forwards.
+    public var batchesTracked: Int64 = 0
+
+    private var gamma: UnsafeMutablePointer<Float>!
+    private var beta: UnsafeMutablePointer<Float>!
+    private var gradGamma: UnsafeMutablePointer<Float>!
+    private var gradBeta: UnsafeMutablePointer<Float>!
+    private let output = FloatBuffer()
+    private let normalized = FloatBuffer()      // x̂ of the last training forward
+    private let gradInput = FloatBuffer()
+    private let sums = AlignedBuffer<Double>()  // per (channel, domain): reduced sums
+    private let mean = FloatBuffer()            // per (channel, domain)
+    private let inverseStd = FloatBuffer()      // per (channel, domain)
+    private var split = DomainSplit.single(rows: 0)
+    private var trainedForward = false
+
+    public init(channels: Int, layout: Layout) {
+        self.channels = channels
+        self.layout = layout
+        runningStatistics = FloatBuffer(capacity: 2 * channels)
+        resetRunningStatistics()
+    }
+
+    public func resetRunningStatistics() {
+        runningMean.update(repeating: 0, count: channels)
+        runningVariance.update(repeating: 1, count: channels)
+        batchesTracked = 0
+    }
+
+    private var plane: Int {
+        if case let .channelMajor(plane) = layout { return plane }
+        return 1
+    }
+
+    public var inputSize: Int { channels * plane }
+    public var outputSize: Int { inputSize }
+    public var parameterSpecs: [ParameterSpec] {
+        [ParameterSpec(name: "weight", shape: [channels]), ParameterSpec(name: "bias", shape: [channels])]
+    }
+
+    public func bind(parameters: [UnsafeMutablePointer<Float>], gradients: [UnsafeMutablePointer<Float>]) {
+        gamma = parameters[0]; beta = parameters[1]
+        gradGamma = gradients[0]; gradBeta = gradients[1]
+    }
+
+    // MARK: Spans
+
+    /// Element (channel c, row n) starts `c·channelStride + n·rowStride` floats in and runs `plane` floats.
+    private func strides(_ batch: Int) -> (channel: Int, row: Int) {
+        switch layout {
+        case let .channelMajor(plane): return (batch * plane, plane)
+        case .rows: return (1, channels)
+        }
+    }
+
+    /// Rows of domain 0 (source) and 1 (target) in this process's batch.
+    private func rows(_ domain: Int, batch: Int) -> Range<Int> {
+        domain == 0 ? 0..<split.localSource : split.localSource..<batch
+    }
+
+    /// Global element count of each domain's share of one channel.
+    private func globalCount(_ domain: Int) -> Double {
+        Double((domain == 0 ? split.globalSource : split.globalTarget) * plane)
+    }
+
+    /// Runs `body(c)` for every channel, the channels split over the BLAS threads.
+    private func eachChannel(batch: Int, _ body: (Int) -> Void) {
+        Parallel.forRanges(channels, work: batch * inputSize) { range in
+            for c in range { body(c) }
+        }
+    }
+
+    // MARK: Forward
+
+    public func forward(_ x: UnsafePointer<Float>, batch: Int, context: ForwardContext) -> UnsafePointer<Float> {
+        let y = output.reserve(batch * inputSize)
+        let (cs, rs) = strides(batch), p = plane
+        trainedForward = context.training
+        guard context.training else {
+            // y = (x − running mean) / √(running var + ε) · γ + β, as one scale and shift per channel.
+            let rm = runningMean, rv = runningVariance, g = gamma!, b = beta!
+            eachChannel(batch: batch) { c in
+                let a = Float(Double(g[c]) / (Double(rv[c]) + BatchNorm.epsilon).squareRoot())
+                let shift = b[c] - rm[c] * a
+                for n in 0..<batch {
+                    let base = c * cs + n * rs
+                    for i in 0..<p { y[base + i] = x[base + i] * a + shift }
+                }
+            }
+            return UnsafePointer(y)
+        }
+        split = context.domains ?? .single(rows: batch)
+        precondition(split.localSource <= batch, "BatchNorm: more source rows than the batch holds")
+        // sums[0 ..< 2C]: Σ x per (channel, domain); sums[2C ..< 4C]: Σ (x − μ)².
+        let s = sums.reserve(4 * channels), sq = s + 2 * channels
+        let m = mean.reserve(2 * channels), inv = inverseStd.reserve(2 * channels)
+        let xhat = normalized.reserve(batch * inputSize)
+
+        // Pass 1: the mean of each (channel, domain).
+        eachChannel(batch: batch) { c in
+            for d in 0..<2 {
+                var total = 0.0
+                for n in rows(d, batch: batch) { total += Elementwise.blockSum(x + c * cs + n * rs, count: p) }
+                s[2 * c + d] = total
+            }
+        }
+        reduceSums?(s, 2 * channels)
+        for k in 0..<2 * channels { m[k] = Float(globalCount(k % 2) > 0 ? s[k] / globalCount(k % 2) : 0) }
+
+        // Pass 2: the centred second moment, about the Float mean that pass 3 subtracts.
+        eachChannel(batch: batch) { c in
+            for d in 0..<2 {
+                var total = 0.0
+                for n in rows(d, batch: batch) { total += BatchNorm.centredSquares(x + c * cs + n * rs, count: p, mean: m[2 * c + d]) }
+                sq[2 * c + d] = total
+            }
+        }
+        reduceSums?(sq, 2 * channels)
+
+        for c in 0..<channels {
+            for d in 0..<2 where globalCount(d) > 0 {
+                let count = globalCount(d), variance = sq[2 * c + d] / count
+                inv[2 * c + d] = Float(1 / (variance + BatchNorm.epsilon).squareRoot())
+                // Running statistics: PyTorch blends in the unbiased variance.
+                let unbiased = count > 1 ? variance * count / (count - 1) : variance
+                let mom = BatchNorm.momentum
+                runningMean[c] = Float((1 - mom) * Double(runningMean[c]) + mom * s[2 * c + d] / count)
+                runningVariance[c] = Float((1 - mom) * Double(runningVariance[c]) + mom * unbiased)
+            }
+        }
+        batchesTracked += (split.globalSource > 0 ? 1 : 0) + (split.globalTarget > 0 ? 1 : 0)
+
+        // Pass 3: x̂ = (x − μ)·σ⁻¹ and y = γ·x̂ + β.
+        let g = gamma!, b = beta!
+        eachChannel(batch: batch) { c in
+            for d in 0..<2 {
+                let mu = m[2 * c + d], is_ = inv[2 * c + d], gc = g[c], bc = b[c]
+                for n in rows(d, batch: batch) {
+                    let base = c * cs + n * rs
+                    for i in 0..<p {
+                        let h = (x[base + i] - mu) * is_
+                        xhat[base + i] = h
+                        y[base + i] = h * gc + bc
+                    }
+                }
+            }
+        }
+        return UnsafePointer(y)
+    }
+
+    // MARK: Backward
+
+    /// dx = γσ⁻¹ (dy − mean(dy) − x̂ · mean(dy·x̂)), the means over the domain's global rows; dγ = Σ dy·x̂ and
+    /// dβ = Σ dy over this process's rows (the gradient allreduce sums them over ranks).
+    public func backward(_ dy: UnsafePointer<Float>, batch: Int, needInputGradient: Bool) -> UnsafePointer<Float>? {
+        precondition(trainedForward, "BatchNorm.backward needs a training forward")
+        let (cs, rs) = strides(batch), p = plane
+        let xhat = normalized.pointer
+        let s = sums.reserve(4 * channels)   // per (channel, domain): Σ dy, Σ dy·x̂
+        eachChannel(batch: batch) { c in
+            for d in 0..<2 {
+                var g1 = 0.0, g2 = 0.0
+                for n in rows(d, batch: batch) {
+                    let base = c * cs + n * rs
+                    let (a, b) = BatchNorm.sumAndDot(dy + base, xhat + base, count: p)
+                    g1 += a; g2 += b
+                }
+                s[4 * c + 2 * d] = g1
+                s[4 * c + 2 * d + 1] = g2
+            }
+        }
+        for c in 0..<channels {
+            gradBeta[c] = Float(s[4 * c] + s[4 * c + 2])
+            gradGamma[c] = Float(s[4 * c + 1] + s[4 * c + 3])
+        }
+        guard needInputGradient else { return nil }
+        reduceSums?(s, 4 * channels)
+        let dx = gradInput.reserve(batch * inputSize)
+        let g = gamma!, inv = inverseStd.pointer
+        eachChannel(batch: batch) { c in
+            for d in 0..<2 {
+                let count = globalCount(d)
+                guard count > 0 else { continue }
+                let a = g[c] * inv[2 * c + d]
+                let meanDy = Float(s[4 * c + 2 * d] / count), meanDyXhat = Float(s[4 * c + 2 * d + 1] / count)
+                for n in rows(d, batch: batch) {
+                    let base = c * cs + n * rs
+                    for i in 0..<p { dx[base + i] = a * (dy[base + i] - meanDy - xhat[base + i] * meanDyXhat) }
+                }
+            }
+        }
+        return UnsafePointer(dx)
+    }
+
+    // MARK: Sums
+
+    /// Σ (x − mean)².
+    @inline(__always)
+    static func centredSquares(_ x: UnsafePointer<Float>, count: Int, mean: Float) -> Double {
+        var total = 0.0, i = 0
+        let mu = SIMD8<Float>(repeating: mean)
+        while i + 8 <= count {
+            var acc = SIMD8<Float>()
+            let end = min(count, i + 64) & ~7
+            while i < end {
+                let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) - mu
+                acc += v * v
+                i += 8
+            }
+            total += Double(acc.sum())
+        }
+        while i < count { let v = Double(x[i] - mean); total += v * v; i += 1 }
+        return total
+    }
+
+    /// (Σ a, Σ a·b).
+    @inline(__always)
+    static func sumAndDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> (Double, Double) {
+        var s = 0.0, dot = 0.0, i = 0
+        while i + 8 <= count {
+            var accS = SIMD8<Float>(), accD = SIMD8<Float>()
+            let end = min(count, i + 64) & ~7
+            while i < end {
+                let va = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
+                accS += va
+                accD += va * UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
+                i += 8
+            }
+            s += Double(accS.sum()); dot += Double(accD.sum())
+        }
+        while i < count { s += Double(a[i]); dot += Double(a[i]) * Double(b[i]); i += 1 }
+        return (s, dot)
+    }
+}

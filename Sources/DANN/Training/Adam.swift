@@ -1,0 +1,49 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Adam exactly as `torch.optim.Adam` (amsgrad off): weight decay is L2 added to the gradient (not AdamW's
+/// decoupled decay), `m = β₁m + (1−β₁)g`, `v = β₂v + (1−β₂)g²`, and with t steps taken
+/// `w −= lr/(1−β₁ᵗ) · m / (√v / √(1−β₂ᵗ) + ε)`.
+public final class Adam: Optimizer {
+    public let beta1: Double
+    public let beta2: Double
+    public let epsilon: Double
+    public let weightDecay: Double
+    public let count: Int
+    public var stepsTaken: Int64 = 0
+    public let firstMoment: FloatBuffer
+    public let secondMoment: FloatBuffer
+    public var stateBuffers: [(prefix: String, buffer: FloatBuffer)] { [("exp_avg", firstMoment), ("exp_avg_sq", secondMoment)] }
+
+    public init(count: Int, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8, weightDecay: Double = 0) {
+        self.count = count
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+        firstMoment = FloatBuffer(capacity: count)
+        secondMoment = FloatBuffer(capacity: count)
+        firstMoment.pointer.update(repeating: 0, count: count)
+        secondMoment.pointer.update(repeating: 0, count: count)
+    }
+
+    public func step(parameters w: UnsafeMutablePointer<Float>, gradients grad: UnsafePointer<Float>, learningRate: Float) {
+        stepsTaken += 1
+        let t = Double(stepsTaken)
+        let stepSize = Float(Double(learningRate) / (1 - pow(beta1, t)))
+        let correction2 = Float((1 - pow(beta2, t)).squareRoot())
+        let b1 = Float(beta1), b2 = Float(beta2), eps = Float(epsilon), wd = Float(weightDecay)
+        let m = firstMoment.pointer, v = secondMoment.pointer
+        for i in 0..<count {
+            let g = grad[i] + wd * w[i]
+            let mi = b1 * m[i] + (1 - b1) * g
+            let vi = b2 * v[i] + (1 - b2) * g * g
+            m[i] = mi
+            v[i] = vi
+            w[i] -= stepSize * mi / (vi.squareRoot() / correction2 + eps)
+        }
+    }
+}

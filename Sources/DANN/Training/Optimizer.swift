@@ -1,0 +1,60 @@
+/// Which update rule a run uses (`--optimizer`).
+public enum OptimizerKind: String, Codable, CaseIterable, Sendable {
+    case sgd, adam
+}
+
+/// An update rule over the flat parameter arena. Its state is a few arena-shaped buffers (checkpointed as
+/// `<prefix>.<tensor name>` in trainer.safetensors) and the number of steps taken.
+public protocol Optimizer: AnyObject {
+    /// Parameters updated per step (the arena's length).
+    var count: Int { get }
+    /// Steps taken so far (0 before the first); part of the state, as the update depends on it.
+    var stepsTaken: Int64 { get set }
+    /// The state buffers and the name prefix each is saved under.
+    var stateBuffers: [(prefix: String, buffer: FloatBuffer)] { get }
+    func step(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float)
+}
+
+extension Optimizer {
+    /// Copies rank `root`'s state to every rank.
+    public func broadcastState(over communicator: Communicator, root: Int = 0) {
+        guard communicator.size > 1 else { return }
+        for (_, buffer) in stateBuffers { communicator.broadcast(buffer.pointer, bytes: count * 4, root: root) }
+        var steps = stepsTaken
+        communicator.broadcast(&steps, bytes: 8, root: root)
+        stepsTaken = steps
+    }
+}
+
+/// The optimizer a config asks for.
+public func makeOptimizer(_ config: TrainingConfig, count: Int) -> Optimizer {
+    switch config.optimizer {
+    case .sgd: SGD(count: count, momentum: Float(config.momentum), weightDecay: Float(config.weightDecay))
+    case .adam: Adam(count: count, beta1: config.adamBeta1, beta2: config.adamBeta2, epsilon: config.adamEpsilon,
+                     weightDecay: config.weightDecay)
+    }
+}
+
+/// Scales the gradient so its global L2 norm is at most `maxNorm`, as `torch.nn.utils.clip_grad_norm_`
+/// (coefficient maxNorm / (norm + 1e-6), applied only when below 1). Returns the norm before clipping.
+@discardableResult
+public func clipGradientNorm(_ gradients: UnsafeMutablePointer<Float>, count: Int, maxNorm: Double) -> Double {
+    // Blocks of 64 squares summed in Float lanes (8 terms a lane), the block sums in Double, as
+    // `Elementwise.blockSum` does: a 33M-element norm keeps full precision.
+    var total = 0.0, i = 0
+    while i + 8 <= count {
+        var acc = SIMD8<Float>()
+        let end = min(count, i + 64) & ~7
+        while i < end {
+            let v = UnsafeRawPointer(gradients + i).loadUnaligned(as: SIMD8<Float>.self)
+            acc += v * v
+            i += 8
+        }
+        total += Double(acc.sum())
+    }
+    while i < count { total += Double(gradients[i]) * Double(gradients[i]); i += 1 }
+    let norm = total.squareRoot()
+    let coefficient = maxNorm / (norm + 1e-6)
+    if coefficient < 1 { Elementwise.scale(gradients, by: Float(coefficient), into: gradients, count: count) }
+    return norm
+}
