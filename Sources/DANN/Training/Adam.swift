@@ -35,12 +35,14 @@ public final class Adam: Optimizer {
         let t = Double(stepsTaken)
         let stepSize = Float(Double(learningRate) / (1 - pow(beta1, t)))
         let correction2 = Float((1 - pow(beta2, t)).squareRoot())
-        let b1 = Float(beta1), b2 = Float(beta2), eps = Float(epsilon), wd = Float(weightDecay)
+        // 1 − β in Double, then rounded, as PyTorch passes its Python floats (Float(1) − Float(0.999) is off by 5e-5).
+        let b1 = Float(beta1), b2 = Float(beta2), c1 = Float(1 - beta1), c2 = Float(1 - beta2)
+        let eps = Float(epsilon), wd = Float(weightDecay)
         let m = firstMoment.pointer, v = secondMoment.pointer
         for i in 0..<count {
             let g = grad[i] + wd * w[i]
-            let mi = b1 * m[i] + (1 - b1) * g
-            let vi = b2 * v[i] + (1 - b2) * g * g
+            let mi = b1 * m[i] + c1 * g
+            let vi = b2 * v[i] + c2 * g * g
             m[i] = mi
             v[i] = vi
             w[i] -= stepSize * mi / (vi.squareRoot() / correction2 + eps)
