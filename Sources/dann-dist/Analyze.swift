@@ -49,7 +49,8 @@ struct Analyze: ParsableCommand {
             }
             let analysis = try FeatureSpaceAnalysis(source: try features(source ?? recorded?.source ?? .mnist),
                                                     target: try features(target ?? recorded?.target ?? .mnistM))
-            let png = out ?? URL(fileURLWithPath: opened.path).deletingLastPathComponent().appendingPathComponent("features.png").path
+            let png = out ?? Self.relativeToWorkingDirectory(
+                URL(fileURLWithPath: opened.path).deletingLastPathComponent().appendingPathComponent("features.png").path)
             try PNGWriter.write(analysis.figure(name: Self.displayName(checkpoint)), to: png)
             if json {
                 print(analysis.json(png: png))
@@ -58,6 +59,13 @@ struct Analyze: ParsableCommand {
             analysis.summary.forEach { print($0) }
             print("wrote \(png)")
         }
+    }
+
+    /// Resolving a checkpoint folder makes its path absolute; below the working directory a relative one reads better.
+    static func relativeToWorkingDirectory(_ path: String) -> String {
+        let cwd = FileManager.default.currentDirectoryPath
+        let prefix = cwd.hasSuffix("/") ? cwd : cwd + "/"
+        return path.hasPrefix(prefix) ? String(path.dropFirst(prefix.count)) : path
     }
 
     /// The checkpoint as the user named it, without a trailing slash, for the figure's title.
