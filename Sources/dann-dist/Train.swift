@@ -15,6 +15,7 @@ extension DatasetName: ExpressibleByArgument {
 
 extension AllreduceMode: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
+extension BatchNorm.RunningStatistics: ExpressibleByArgument {}
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -42,6 +43,8 @@ struct Train: ParsableCommand {
     @Option(help: "Ceiling of the λ schedule (λ rises from 0 to this).") var lambdaMax: Double?
     @Option(help: "Rescale the summed gradient to at most this L2 norm before each update.") var clipGradNorm: Double?
     @Option(help: "Update rule: sgd (momentum) or adam (PyTorch's, L2 weight decay).") var optimizer: OptimizerKind?
+    @Option(help: "Batch norm's running statistics (used in evaluation) follow: both domains, or the target.")
+    var runningStats: BatchNorm.RunningStatistics?
     @Option(name: .customLong("adam-beta1"), help: "Adam β₁.") var adamBeta1: Double?
     @Option(name: .customLong("adam-beta2"), help: "Adam β₂.") var adamBeta2: Double?
     @Option(help: "Adam ε.") var adamEpsilon: Double?
@@ -74,7 +77,8 @@ struct Train: ParsableCommand {
 
     /// The config the flags ask for, and the names of the settings they set explicitly.
     func requestedConfig() -> (TrainingConfig, Set<String>) {
-        var c = Recipes.recommended(source: source ?? TrainingConfig().source, target: target ?? TrainingConfig().target)
+        var c = Recipes.recommended(source: source ?? TrainingConfig().source, target: target ?? TrainingConfig().target,
+                                    dataDir: dataDir ?? TrainingConfig().dataDir)
         var explicit = Set<String>()
         func set<T>(_ value: T?, _ key: String, _ apply: (T) -> Void) {
             if let value { apply(value); explicit.insert(key) }
@@ -99,6 +103,7 @@ struct Train: ParsableCommand {
         set(lambdaMax, "lambdaMax") { c.lambdaMax = $0 }
         set(clipGradNorm, "clipGradNorm") { c.clipGradNorm = $0 }
         set(optimizer, "optimizer") { c.optimizer = $0 }
+        set(runningStats, "runningStats") { c.runningStats = $0 }
         set(adamBeta1, "adamBeta1") { c.adamBeta1 = $0 }
         set(adamBeta2, "adamBeta2") { c.adamBeta2 = $0 }
         set(adamEpsilon, "adamEpsilon") { c.adamEpsilon = $0 }

@@ -37,6 +37,39 @@ final class DistributedTrainingTests: XCTestCase {
         }
     }
 
+    /// Batch norm takes its statistics over the global batch (allreduced sums), so small-bn's weights and
+    /// running statistics after 8 steps agree at 1, 2 and 4 ranks; at 4 ranks each holds 3 + 3 of the 12 + 12.
+    func testBatchNormWeightsAndRunningStatisticsAtTwoAndFourRanksEqualOneRank() throws {
+        var weights: [Int: [String: [Float]]] = [:]
+        var tracked: [Int: Int64] = [:]
+        for ranks in [1, 2, 4] {
+            let out = TestPaths.temporaryDirectory("dist-bn-np\(ranks)")
+            defer { try? FileManager.default.removeItem(at: out) }
+            var arguments = try distributedTrainArguments(out: out, steps: 8)
+            arguments[arguments.firstIndex(of: "small")!] = "small-bn"
+            let result = try runMPI(ranks: ranks, arguments)
+            XCTAssertEqual(result.status, 0, "np=\(ranks): \(result.stderr)")
+            weights[ranks] = try finalWeights(out)
+            let folder = try XCTUnwrap(try CheckpointStore.latest(in: out.appendingPathComponent("checkpoints").path))
+            let file = try SafeTensors.read(path: URL(fileURLWithPath: folder).appendingPathComponent(ModelFile.fileName).path)
+            tracked[ranks] = file.tensors["E.1.num_batches_tracked"]?.int64Values?.first
+        }
+        let reference = try XCTUnwrap(weights[1])
+        XCTAssertNotNil(reference["E.1.running_var"], "running statistics are saved")
+        XCTAssertEqual(tracked[1], 16, "8 steps, a source and a target batch each")
+        // The running mean moved away from its initial zeros, so agreeing on it means something.
+        XCTAssertGreaterThan(tensorNorm(["m": reference["E.5.running_mean"] ?? []]), 1e-3)
+        for ranks in [2, 4] {
+            let w = try XCTUnwrap(weights[ranks])
+            print(String(format: "small-bn np=%d: weights and running statistics after 8 steps %.2e", ranks, tensorRelativeError(w, reference)))
+            XCTAssertLessThanOrEqual(tensorRelativeError(w, reference), 1e-4, "np=\(ranks)")
+            for name in ["E.1.running_mean", "E.5.running_var", "G_c.1.running_mean", "G_d.1.running_var"] {
+                XCTAssertLessThanOrEqual(tensorRelativeError([name: w[name] ?? []], [name: reference[name] ?? []]), 1e-4, "\(name) at np=\(ranks)")
+            }
+            XCTAssertEqual(tracked[ranks], tracked[1])
+        }
+    }
+
     func testSameSeedTwiceAtTwoRanksGivesIdenticalBytes() throws {
         var models: [Data] = [], states: [Data] = []
         // One run directory for all three: trainer.safetensors records the config, --out included.
@@ -117,8 +150,9 @@ extension XCTestCase {
          "--out", out.path]
     }
 
+    /// The F32 tensors (weights, gradients, running statistics); counters such as `num_batches_tracked` are I64.
     func floatTensors(_ tensors: [String: TensorEntry]) throws -> [String: [Float]] {
-        try tensors.mapValues { try XCTUnwrap($0.float32Values, "\($0.name) is not F32") }
+        tensors.compactMapValues { $0.dtype == "F32" ? $0.float32Values : nil }
     }
 
     func finalWeights(_ out: URL) throws -> [String: [Float]] {

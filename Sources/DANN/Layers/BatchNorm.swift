@@ -24,11 +24,21 @@ public final class BatchNorm: Layer {
     public var reduceSums: ((UnsafeMutablePointer<Double>, Int) -> Void)?
 
     /// `running_mean` then `running_var`, PyTorch's buffers.
-    public let runningStatistics: FloatBuffer
-    public var runningMean: UnsafeMutablePointer<Float> { runningStatistics.pointer }
-    public var runningVariance: UnsafeMutablePointer<Float> { runningStatistics.pointer + channels }
-    /// PyTorch's `num_batches_tracked`: domains seen in training forwards.
+    public let runningBuffers: FloatBuffer
+    public var runningMean: UnsafeMutablePointer<Float> { runningBuffers.pointer }
+    public var runningVariance: UnsafeMutablePointer<Float> { runningBuffers.pointer + channels }
+    /// PyTorch's `num_batches_tracked`: domain batches the running statistics took in.
     public var batchesTracked: Int64 = 0
+    /// Which domains feed the running statistics (what evaluation normalises with).
+    public var runningStatistics: RunningStatistics = .everyDomain
+
+    public enum RunningStatistics: String, Codable, CaseIterable, Sendable {
+        /// Source and target batches in turn, as a PyTorch model called on each.
+        case everyDomain = "both"
+        /// The target batches when the step has any (else the source): evaluation then normalises each
+        /// layer as training normalised the target rows (AdaBN, Li et al. 2016).
+        case target
+    }
 
     private var gamma: UnsafeMutablePointer<Float>!
     private var beta: UnsafeMutablePointer<Float>!
@@ -46,7 +56,7 @@ public final class BatchNorm: Layer {
     public init(channels: Int, layout: Layout) {
         self.channels = channels
         self.layout = layout
-        runningStatistics = FloatBuffer(capacity: 2 * channels)
+        runningBuffers = FloatBuffer(capacity: 2 * channels)
         resetRunningStatistics()
     }
 
@@ -150,6 +160,7 @@ public final class BatchNorm: Layer {
             for d in 0..<2 where globalCount(d) > 0 {
                 let count = globalCount(d), variance = sq[2 * c + d] / count
                 inv[2 * c + d] = Float(1 / (variance + BatchNorm.epsilon).squareRoot())
+                guard tracks(domain: d) else { continue }
                 // Running statistics: PyTorch blends in the unbiased variance.
                 let unbiased = count > 1 ? variance * count / (count - 1) : variance
                 let mom = BatchNorm.momentum
@@ -157,7 +168,7 @@ public final class BatchNorm: Layer {
                 runningVariance[c] = Float((1 - mom) * Double(runningVariance[c]) + mom * unbiased)
             }
         }
-        batchesTracked += (split.globalSource > 0 ? 1 : 0) + (split.globalTarget > 0 ? 1 : 0)
+        for d in 0..<2 where globalCount(d) > 0 && tracks(domain: d) { batchesTracked += 1 }
 
         // Pass 3: x̂ = (x − μ)·σ⁻¹ and y = γ·x̂ + β.
         let g = gamma!, b = beta!
@@ -175,6 +186,10 @@ public final class BatchNorm: Layer {
             }
         }
         return UnsafePointer(y)
+    }
+
+    private func tracks(domain d: Int) -> Bool {
+        runningStatistics == .everyDomain || d == (split.globalTarget > 0 ? 1 : 0)
     }
 
     // MARK: Backward

@@ -180,7 +180,7 @@ public final class DANNModel {
     public func broadcastRunningStatistics(over communicator: Communicator, root: Int = 0) {
         guard communicator.size > 1 else { return }
         for (_, norm) in batchNorms {
-            communicator.broadcast(norm.runningStatistics.pointer, bytes: 2 * norm.channels * 4, root: root)
+            communicator.broadcast(norm.runningBuffers.pointer, bytes: 2 * norm.channels * 4, root: root)
             var tracked = norm.batchesTracked
             communicator.broadcast(&tracked, bytes: 8, root: root)
             norm.batchesTracked = tracked

@@ -81,6 +81,7 @@ public final class Trainer {
         let arch = try Architecture.named(config.arch).withInputSize(config.inputSize)
         model = try DANNModel(architecture: arch, dropout: Float(config.dropout))
         model.shareBatchStatistics(over: communicator)
+        for (_, norm) in model.batchNorms { norm.runningStatistics = config.runningStats }
         optimizer = makeOptimizer(config, count: model.parameterCount)
         data = try DomainBatches(config: config.dataConfig, globalBatch: config.batchSize, rank: communicator.rank, size: communicator.size)
         guard data.stepsPerEpoch > 0 else {

@@ -32,6 +32,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// Rescale the summed gradient to at most this L2 norm before the update (nil: no clipping).
     public var clipGradNorm: Double? = nil
     public var optimizer: OptimizerKind = .sgd
+    /// Which domains batch norm's running statistics follow (what evaluation normalises with).
+    public var runningStats: BatchNorm.RunningStatistics = .everyDomain
     public var adamBeta1: Double = 0.9
     public var adamBeta2: Double = 0.999
     public var adamEpsilon: Double = 1e-8
@@ -62,7 +64,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
          "normalize": String(normalize), "batch-size": String(batchSize), "lr": String(lr), "momentum": String(momentum),
          "weight-decay": String(weightDecay), "gamma": String(gamma), "alpha": String(alpha), "beta": String(beta),
          "dropout": String(dropout), "domain-weight": String(domainWeight), "lambda-max": String(lambdaMax),
-         "clip-grad-norm": clipGradNorm.map { String($0) } ?? "off", "optimizer": optimizer.rawValue,
+         "clip-grad-norm": clipGradNorm.map { String($0) } ?? "off", "optimizer": optimizer.rawValue, "running-stats": runningStats.rawValue,
          "adam-beta1": String(adamBeta1), "adam-beta2": String(adamBeta2), "adam-epsilon": String(adamEpsilon),
          "source-only": String(sourceOnly), "seed": String(seed), "shuffle": String(shuffle),
          "limit-source": limitSource.map(String.init) ?? "all", "limit-target": limitTarget.map(String.init) ?? "all",
