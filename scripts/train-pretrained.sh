@@ -1,24 +1,26 @@
 #!/usr/bin/env bash
-# Trains the `small` network (the DANN paper's MNIST→MNIST-M model) and ships its weights as
-# data/pretrained/small-mnist-mnist_m/model.safetensors, with a README line (command, accuracy, date).
+# Trains an MNIST→MNIST-M model with the task's recipe and ships its weights as
+# data/pretrained/<arch>-mnist-mnist_m/model.safetensors, with a README line (command, accuracy, date).
 #
-#   scripts/train-pretrained.sh [--data DIR] [--np N] [--epochs E] [-- extra train flags]
+#   scripts/train-pretrained.sh [--data DIR] [--np N] [--arch A] [--epochs E] [-- extra train flags]
 #
 #   --data DIR   datasets (default ../shared/data: mnist/ and mnist_m/ are needed)
-#   --np N       MPI ranks (default 1: no mpirun; the result is the same for any N up to float rounding)
-#   --epochs E   epochs over MNIST train (default 2, 468 steps each at batch 128)
+#   --np N       MPI ranks (default: the number of cores; any N gives the same result up to float rounding)
+#   --arch A     network (default small-bn, the recipe's)
+#   --epochs E   epochs over MNIST train (default 10, the recipe's; 468 steps each at batch 128)
 #
 # Run from anywhere; paths are relative to the repository root. The run folder stays under runs/.
 set -euo pipefail
 
-data="../shared/data" np=1 epochs=2 extra=()
+data="../shared/data" np="$(nproc)" arch=small-bn epochs=10 extra=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --data) data="${2:?--data needs a directory}"; shift 2 ;;
         --np) np="${2:?--np needs a number}"; shift 2 ;;
         --epochs) epochs="${2:?--epochs needs a number}"; shift 2 ;;
+        --arch) arch="${2:?--arch needs a network}"; shift 2 ;;
         --) shift; extra=("$@"); break ;;
-        -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "train-pretrained.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -30,13 +32,14 @@ data="$(realpath -m "$data")"
 cd "$root"
 swift build -c release
 bin=.build/release/dann-dist
-out="runs/pretrained-small-mnist-mnist_m-$(date -u +%Y%m%d-%H%M%S)"
-dest="data/pretrained/small-mnist-mnist_m"
+out="runs/pretrained-$arch-mnist-mnist_m-$(date -u +%Y%m%d-%H%M%S)"
+dest="data/pretrained/$arch-mnist-mnist_m"
 
-train=("$bin" train --arch small --source mnist --target mnist_m --data "$data" --out "$out"
-       --epochs "$epochs" --batch-size 128 --seed 1 --eval-every 500 "${extra[@]}")
+train=("$bin" train --arch "$arch" --source mnist --target mnist_m --data "$data" --out "$out"
+       --epochs "$epochs" --seed 1 --eval-every 468 "${extra[@]}")
 if [ "$np" -gt 1 ]; then
-    train=(mpirun -np "$np" "${train[@]}")
+    train=(mpirun -np "$np" --bind-to none "${train[@]}")
+    [ "$(id -u)" -eq 0 ] && train=(mpirun --allow-run-as-root "${train[@]:1}")
 fi
 echo "+ ${train[*]}"
 "${train[@]}"
@@ -55,7 +58,7 @@ print(", ".join("%s %.4f" % (k, v["accuracy"]) for k, v in r.items()))' "$dest/e
 
 readme="data/pretrained/README.md"
 [ -f "$readme" ] || printf '# Pretrained weights\n\nOne line per shipped model: folder, command, test accuracy, date.\n\n' > "$readme"
-grep -v '^- `small-mnist-mnist_m/`' "$readme" > "$readme.partial" || true
-echo "- \`small-mnist-mnist_m/\`: \`${train[*]}\`; ${accuracy}; $(date -u +%Y-%m-%d)" >> "$readme.partial"
+grep -v "^- \`$arch-mnist-mnist_m/\`" "$readme" > "$readme.partial" || true
+echo "- \`$arch-mnist-mnist_m/\`: \`${train[*]}\`; ${accuracy}; $(date -u +%Y-%m-%d)" >> "$readme.partial"
 mv "$readme.partial" "$readme"
 echo "shipped $dest/model.safetensors ($accuracy)"
