@@ -47,6 +47,7 @@ final class DistributedTrainingTests: XCTestCase {
             defer { try? FileManager.default.removeItem(at: out) }
             var arguments = try distributedTrainArguments(out: out, steps: 8)
             arguments[arguments.firstIndex(of: "small")!] = "small-bn"
+            arguments += ["--running-stats", "both"]   // both domains feed the running statistics
             let result = try runMPI(ranks: ranks, arguments)
             XCTAssertEqual(result.status, 0, "np=\(ranks): \(result.stderr)")
             weights[ranks] = try finalWeights(out)

@@ -63,9 +63,6 @@ public struct Architecture: Equatable, Sendable {
 
     public static let presets: [Architecture] = [.seed, .small, .smallBN, .seedBN]
 
-    /// True when any branch normalises batches (the model then carries running statistics).
-    public var hasBatchNorm: Bool { (extractor + classifier + discriminator).contains(.batchNorm) }
-
     public static func named(_ name: String) throws -> Architecture {
         guard let arch = presets.first(where: { $0.name == name }) else {
             throw DANNError("unknown architecture '\(name)' (expected one of: \(presets.map(\.name).joined(separator: ", ")))")

@@ -226,7 +226,7 @@ public final class DANNModel {
             // With batch norm, C also sees the target rows (as a PyTorch model called on the target batch does):
             // they carry no loss, but they put target statistics into C's running statistics, which evaluation
             // on the target uses. Per-domain normalisation keeps them out of the source rows' gradient.
-            let rows = architecture.hasBatchNorm && !sourceOnly ? n : ns
+            let rows = batchNorms.isEmpty || sourceOnly ? ns : n
             let logits = classifier.forward(features, batch: rows, context: rows == ns ? sourceContext : context)
             let dLogits = labelGrad.reserve(rows * 10)
             result.labelLoss = LogSoftmaxNLL.forwardBackward(logits: logits, targets: batch.labels, rows: ns, classes: 10,
