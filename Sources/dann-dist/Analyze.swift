@@ -28,6 +28,8 @@ struct Analyze: ParsableCommand {
     @Flag(help: "Map inputs to [-1, 1] as training with --normalize did (implied by the checkpoint's metadata).")
     var normalize = false
     @Option(help: "OpenBLAS threads (default: the cores this process may use).") var threads: Int?
+    @Flag(help: "Normalise with batch norm's running statistics (as eval does) instead of each domain's own batch statistics (as training does).")
+    var runningStatistics = false
 
     func validate() throws {
         if count < 2 { throw ValidationError("--count must be at least 2, not \(count)") }
@@ -45,7 +47,8 @@ struct Analyze: ParsableCommand {
             let recorded = (source == nil || target == nil) ? try RecordedDomains.beside(modelFile: opened.path) : nil
             let preprocessor = Preprocessor(inputSize: inputSize, normalize: normalize || opened.normalize)
             func features(_ name: DatasetName) throws -> DomainFeatures {
-                try DomainFeatures(name, dataDir: data, count: count, model: model, preprocessor: preprocessor)
+                try DomainFeatures(name, dataDir: data, count: count, model: model, preprocessor: preprocessor,
+                                   batchStatistics: !runningStatistics && !model.batchNorms.isEmpty)
             }
             let analysis = try FeatureSpaceAnalysis(source: try features(source ?? recorded?.source ?? .mnist),
                                                     target: try features(target ?? recorded?.target ?? .mnistM))
