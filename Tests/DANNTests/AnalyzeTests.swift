@@ -252,21 +252,8 @@ final class AnalyzeTests: XCTestCase {
 
     static let checkpoint = TestPaths.packageRoot.appendingPathComponent("data/pretrained/small-mnist-mnist_m").path
 
-    /// A data folder with the repository's MNIST and the shared MNIST-M, or a skip when MNIST-M is absent.
-    static func mnistAndMNISTM() throws -> URL {
-        let mnistM = TestPaths.sharedData.appendingPathComponent("mnist_m")
-        guard DataPaths.mnistM(TestPaths.sharedData.path) != nil else {
-            throw XCTSkip("no MNIST-M under \(mnistM.path): analyze CLI test skipped")
-        }
-        let dir = TestPaths.temporaryDirectory("analyze-data")
-        try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("mnist").path,
-                                                   withDestinationPath: TestPaths.packageRoot.appendingPathComponent("data/mnist").path)
-        try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("mnist_m").path, withDestinationPath: mnistM.path)
-        return dir
-    }
-
     func testCLIOnShippedCheckpoint() throws {
-        let data = try Self.mnistAndMNISTM()
+        let data = try DataFixtures.mnistAndMNISTMDataDir()
         defer { try? FileManager.default.removeItem(at: data) }
         let png = data.appendingPathComponent("features.png").path
         let text = try ChildProcess.runCLI(["analyze", "--checkpoint", Self.checkpoint, "--data", data.path,

@@ -8,7 +8,7 @@ final class DataMNISTMTests: XCTestCase {
     override func tearDown() { try? FileManager.default.removeItem(at: tmp) }
 
     private func archive(_ split: Split) throws -> MNISTMDataset {
-        try MNISTMDataset(split: split, source: .archive(DataFixtures.mnistMArchive))
+        try MNISTMDataset(split: split, source: .archive(DataFixtures.mnistMArchive()))
     }
 
     /// Counts and class histograms against SOURCES.md, and the labels against MNIST's (MNIST-M's labels are
@@ -45,10 +45,11 @@ final class DataMNISTMTests: XCTestCase {
 
     /// The extracted-folder form gives the same samples as the archive.
     func testFolderMatchesArchive() throws {
+        let mnistMArchive = try DataFixtures.mnistMArchive()
         let members = (0..<5).map { String(format: "mnist_m/mnist_m_test/%08d.png", $0 * 1000) }
         let root = tmp.appendingPathComponent("mnist_m")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        try DataFixtures.run(["tar", "-xzf", DataFixtures.mnistMArchive, "-C", root.path] + members)
+        try DataFixtures.run(["tar", "-xzf", mnistMArchive, "-C", root.path] + members)
         let testLabels = try archive(.test).allLabels()
         let lines = (0..<5).map { String(format: "%08d.png %d", $0 * 1000, testLabels[$0 * 1000]) }
         try (lines.joined(separator: "\n") + "\n").write(toFile: root.appendingPathComponent("mnist_m/mnist_m_test_labels.txt").path,

@@ -8,7 +8,7 @@ final class DataMNISTTests: XCTestCase {
     override func tearDown() { try? FileManager.default.removeItem(at: tmp) }
 
     private func dataset(_ split: Split) throws -> MNISTDataset {
-        let (d, note) = try openDataset(.mnist, split, dataDir: DataFixtures.shared)
+        let (d, note) = try openDataset(.mnist, split, dataDir: DataFixtures.repository)
         XCTAssertNil(note)
         return try XCTUnwrap(d as? MNISTDataset)
     }

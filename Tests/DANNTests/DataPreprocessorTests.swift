@@ -65,8 +65,8 @@ final class DataPreprocessorTests: XCTestCase {
     /// total variation a lot, while the mask shifted by 2 px (what a wrong crop would give) raises it.
     func testMNISTMCropAlignsWithMNIST() throws {
         let count = 20
-        let mnist = try openDataset(.mnist, .test, dataDir: DataFixtures.shared).0.load(indices: Array(0..<count))
-        let mnistM = try openDataset(.mnistM, .test, dataDir: DataFixtures.shared).0.load(indices: Array(0..<count))
+        let mnistM = try MNISTMDataset(split: .test, source: .archive(DataFixtures.mnistMArchive())).load(indices: Array(0..<count))
+        let mnist = try openDataset(.mnist, .test, dataDir: DataFixtures.repository).0.load(indices: Array(0..<count))
         let crop = Preprocessor(inputSize: 28, normalize: false)
         func variation(_ v: [Float]) -> Double {
             var tv = 0.0

@@ -131,7 +131,7 @@ private let trainingOnlyData: Result<String, Error> = Result {
     let folder = TestPaths.temporaryDirectory("dist-data").appendingPathComponent("mnist")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     for name in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"] {
-        let target = TestPaths.sharedData.appendingPathComponent("mnist").appendingPathComponent(name)
+        let target = TestPaths.repositoryData.appendingPathComponent("mnist").appendingPathComponent(name)
         guard FileManager.default.fileExists(atPath: target.path) else { throw XCTSkip("\(target.path) missing") }
         try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))
         try FileManager.default.createSymbolicLink(at: folder.appendingPathComponent(name), withDestinationURL: target)

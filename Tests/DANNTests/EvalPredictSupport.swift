@@ -12,7 +12,7 @@ enum EvalFixtures {
         try ModelFile.open(TestPaths.packageRoot.appendingPathComponent("data/pretrained/small-mnist-mnist_m").path)
     }
 
-    /// A data directory holding only MNIST (a link to the shared copy), so `eval` looks at nothing else.
+    /// A data directory holding only MNIST (a link to the committed copy), so `eval` looks at nothing else.
     static func mnistOnlyDataDir() throws -> URL {
         let dir = TestPaths.temporaryDirectory("eval-data")
         try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("mnist").path,
@@ -27,34 +27,41 @@ enum EvalFixtures {
         let mnist = dir.appendingPathComponent("mnist")
         try FileManager.default.createDirectory(at: mnist, withIntermediateDirectories: true)
         func bigEndian(_ values: [Int]) -> [UInt8] { values.flatMap { v in (0..<4).reversed().map { UInt8(v >> (8 * $0) & 0xFF) } } }
-        let images = bigEndian([0x803, count, 28, 28]) + mnistTest.images.prefix(count * 784)
-        let labels = bigEndian([0x801, count]) + mnistTest.labels.prefix(count)
+        let test = try mnistTest()
+        let images = bigEndian([0x803, count, 28, 28]) + test.images.prefix(count * 784)
+        let labels = bigEndian([0x801, count]) + test.labels.prefix(count)
         try DataFixtures.run(["gzip", "-c"], stdin: Data(images)).write(to: mnist.appendingPathComponent("t10k-images-idx3-ubyte.gz"))
         try DataFixtures.run(["gzip", "-c"], stdin: Data(labels)).write(to: mnist.appendingPathComponent("t10k-labels-idx1-ubyte.gz"))
         return dir
     }
 
     /// MNIST test images (10000 × 784 bytes) and labels, decoded by the gzip tool and the IDX layout
-    /// (16-byte image header, 8-byte label header, big-endian counts).
-    static let mnistTest: (images: [UInt8], labels: [UInt8]) = {
-        let images = (try? DataFixtures.gunzip("\(DataFixtures.mnistDir)/t10k-images-idx3-ubyte.gz")) ?? []
-        let labels = (try? DataFixtures.gunzip("\(DataFixtures.mnistDir)/t10k-labels-idx1-ubyte.gz")) ?? []
-        guard images.count == 16 + 10_000 * 784, labels.count == 8 + 10_000 else { return ([], []) }
+    /// (16-byte image header, 8-byte label header, big-endian counts). Decoded once; a missing or short file
+    /// fails each test that asks (an empty array would crash the process at the first index).
+    static func mnistTest() throws -> (images: [UInt8], labels: [UInt8]) { try decodedMNISTTest.get() }
+
+    private static let decodedMNISTTest: Result<(images: [UInt8], labels: [UInt8]), Error> = Result {
+        let imagesPath = "\(DataFixtures.mnistDir)/t10k-images-idx3-ubyte.gz", labelsPath = "\(DataFixtures.mnistDir)/t10k-labels-idx1-ubyte.gz"
+        let images = try DataFixtures.gunzip(imagesPath), labels = try DataFixtures.gunzip(labelsPath)
+        guard images.count == 16 + 10_000 * 784, labels.count == 8 + 10_000 else {
+            throw FixtureError("\(imagesPath), \(labelsPath): \(images.count) and \(labels.count) bytes decoded, expected \(16 + 10_000 * 784) and \(8 + 10_000)")
+        }
         return (Array(images[16...]), Array(labels[8...]))
-    }()
+    }
 
     /// MNIST image `i` as the network's 3×28×28 input, built here: x / 255 in each of three planes.
-    static func mnistInput(_ i: Int, into out: UnsafeMutablePointer<Float>) {
-        let pixels = mnistTest.images
+    static func mnistInput(_ i: Int, into out: UnsafeMutablePointer<Float>) throws {
+        let pixels = try mnistTest().images
         for c in 0..<3 {
             for p in 0..<784 { out[c * 784 + p] = Float(pixels[i * 784 + p]) / 255 }
         }
     }
 
     /// MNIST image `i` as an RGB picture (grey replicated).
-    static func mnistRGB(_ i: Int) -> RGBImage {
+    static func mnistRGB(_ i: Int) throws -> RGBImage {
+        let images = try mnistTest().images
         var pixels = [UInt8](repeating: 0, count: 784 * 3)
-        for p in 0..<784 { for c in 0..<3 { pixels[3 * p + c] = mnistTest.images[i * 784 + p] } }
+        for p in 0..<784 { for c in 0..<3 { pixels[3 * p + c] = images[i * 784 + p] } }
         return RGBImage(width: 28, height: 28, pixels: pixels)
     }
 

@@ -8,31 +8,37 @@ import XCTest
 final class PredictTests: XCTestCase {
     static let count = 20
 
+    // The fixtures below are computed once, on first use. They come from files, so each is a `Result`
+    // read through a throwing accessor: a missing file fails the tests that need it, not the test process.
+
     /// The shipped `small` model with its last layer scaled so that its top logit is about 5: the answers
     /// are unchanged and the probabilities decisive but not saturated, which a sheet caption and a
     /// probability comparison need.
-    private static let model: DANNModel = {
-        let model = try! EvalFixtures.smallModel()
-        let input = datasetInputs
+    private static let scaledModel = Result { () throws -> DANNModel in
+        let model = try EvalFixtures.smallModel()
+        let input = try PredictTests.datasetInputs
         let logits = model.classify(input, count: count)
         let largest = (0..<count * 10).map { abs(logits[$0]) }.max()!
-        let weight = model.arena.parameter(model.arena.entry("G_c.4.weight")!)
+        guard let entry = model.arena.entry("G_c.4.weight") else { throw FixtureError("the shipped small model has no G_c.4.weight") }
+        let weight = model.arena.parameter(entry)
         for i in weight.indices { weight[i] *= 5 / largest }
         return model
-    }()
+    }
 
     /// The first MNIST test images as the training pipeline prepares them (loadEvalSlice + Preprocessor).
-    private static let datasetInputs: UnsafeMutablePointer<Float> = {
-        let raw = try! loadEvalSlice(.mnist, dataDir: DataFixtures.shared, rank: 0, size: 1)!
+    private static let preparedInputs = Result { () throws -> UnsafeMutablePointer<Float> in
+        guard let raw = try loadEvalSlice(.mnist, dataDir: DataFixtures.repository, rank: 0, size: 1) else {
+            throw FixtureError("no MNIST test set under \(DataFixtures.repository)")
+        }
         let preprocessor = Preprocessor(inputSize: 28, normalize: false)
         let out = UnsafeMutablePointer<Float>.allocate(capacity: count * preprocessor.floatsPerImage)
         for i in 0..<count { preprocessor.write(raw, index: i, into: out + i * preprocessor.floatsPerImage) }
         return out
-    }()
+    }
 
     /// Reference answers: `classify` on the dataset inputs, softmax in Double here.
-    private static let reference: [(digit: Int, probabilities: [Double])] = {
-        let logits = model.classify(datasetInputs, count: count)
+    private static let referenceAnswers = Result { () throws -> [(digit: Int, probabilities: [Double])] in
+        let logits = try PredictTests.model.classify(PredictTests.datasetInputs, count: count)
         return (0..<count).map { i in
             let row = (0..<10).map { Double(logits[i * 10 + $0]) }
             let top = row.max()!
@@ -40,14 +46,19 @@ final class PredictTests: XCTestCase {
             let sum = e.reduce(0, +)
             return (row.firstIndex(of: top)!, e.map { $0 / sum })
         }
-    }()
+    }
 
-    private static let checkpoint: String = {
+    private static let savedCheckpoint = Result { () throws -> String in
         let dir = TestPaths.temporaryDirectory("predict-ckpt")
         let path = dir.appendingPathComponent("model.safetensors").path
-        try! ModelFile.save(model, to: path)
+        try ModelFile.save(PredictTests.model, to: path)
         return path
-    }()
+    }
+
+    private static var model: DANNModel { get throws { try scaledModel.get() } }
+    private static var datasetInputs: UnsafeMutablePointer<Float> { get throws { try preparedInputs.get() } }
+    private static var reference: [(digit: Int, probabilities: [Double])] { get throws { try referenceAnswers.get() } }
+    private static var checkpoint: String { get throws { try savedCheckpoint.get() } }
 
     private var directory: URL!
 
@@ -58,14 +69,14 @@ final class PredictTests: XCTestCase {
     private func writeImages(_ name: String, _ transform: (RGBImage) -> RGBImage = { $0 }, jpeg: Bool = false) throws -> [String] {
         try (0..<Self.count).map { i in
             let path = directory.appendingPathComponent("\(name)-\(i).\(jpeg ? "jpg" : "png")").path
-            let image = transform(EvalFixtures.mnistRGB(i))
+            let image = transform(try EvalFixtures.mnistRGB(i))
             if jpeg { try JPEGWriter.write(image, quality: 90, to: path) } else { try PNGWriter.write(image, to: path) }
             return path
         }
     }
 
     private func predictJSON(_ images: [String], _ extra: [String] = []) throws -> (predictions: [[String: Any]], stderr: String) {
-        let run = try EvalFixtures.runCLI(["predict", "--checkpoint", Self.checkpoint, "--json"] + extra + images)
+        let run = try EvalFixtures.runCLI(["predict", "--checkpoint", try Self.checkpoint, "--json"] + extra + images)
         XCTAssertEqual(run.status, 0, run.stderr)
         let json = try EvalFixtures.parseJSON(run.stdout)
         let predictions = try XCTUnwrap(json["predictions"] as? [[String: Any]])
@@ -81,7 +92,8 @@ final class PredictTests: XCTestCase {
     }
 
     func testLosslessImagesGetTheDatasetPipelinesAnswers() throws {
-        XCTAssertGreaterThanOrEqual(Set(Self.reference.map(\.digit)).count, 3, "answers should vary")
+        let reference = try Self.reference
+        XCTAssertGreaterThanOrEqual(Set(reference.map(\.digit)).count, 3, "answers should vary")
         let variants = [
             try writeImages("plain"),
             try writeImages("padded32", Self.padded),                               // centre-cropped back to 28
@@ -89,20 +101,22 @@ final class PredictTests: XCTestCase {
         ]
         let (predictions, _) = try predictJSON(variants.flatMap { $0 })
         for (k, p) in predictions.enumerated() {
-            let expected = Self.reference[k % Self.count]
+            let expected = reference[k % Self.count]
             XCTAssertEqual(p["digit"] as? Int, expected.digit, "\(p["image"]!)")
             let probabilities = try XCTUnwrap(p["probabilities"] as? [Double])
             XCTAssertEqual(probabilities.count, 10)
             for (a, b) in zip(probabilities, expected.probabilities) { XCTAssertEqual(a, b, accuracy: 1e-5) }
             XCTAssertEqual(try XCTUnwrap(p["confidence"] as? Double), expected.probabilities[expected.digit], accuracy: 1e-5)
         }
-        print("reference answers: \(Self.reference.map(\.digit)), labels \(Array(EvalFixtures.mnistTest.labels.prefix(Self.count)))")
+        let labels = try EvalFixtures.mnistTest().labels.prefix(Self.count)
+        print("reference answers: \(reference.map(\.digit)), labels \(Array(labels))")
     }
 
     func testGreyPNGFromPythonGetsTheSameAnswer() throws {
         // An 8-bit greyscale PNG (colour type 0) written by Python's zlib, not by our writer.
         let path = directory.appendingPathComponent("grey.png").path
-        let pixels = Data(EvalFixtures.mnistTest.images.prefix(784))
+        let reference = try Self.reference
+        let pixels = Data(try EvalFixtures.mnistTest().images.prefix(784))
         try DataFixtures.run(["python3", "-c", """
             import sys, zlib, struct
             raw = sys.stdin.buffer.read()
@@ -114,21 +128,23 @@ final class PredictTests: XCTestCase {
             open(sys.argv[1], "wb").write(png)
             """, path], stdin: pixels)
         let (predictions, _) = try predictJSON([path])
-        XCTAssertEqual(predictions[0]["digit"] as? Int, Self.reference[0].digit)
+        XCTAssertEqual(predictions[0]["digit"] as? Int, reference[0].digit)
         let probabilities = try XCTUnwrap(predictions[0]["probabilities"] as? [Double])
-        for (a, b) in zip(probabilities, Self.reference[0].probabilities) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+        for (a, b) in zip(probabilities, reference[0].probabilities) { XCTAssertEqual(a, b, accuracy: 1e-5) }
     }
 
     func testJPEGAnswersAgreeWithTheDatasetAnswers() throws {
         // JPEG at quality 90 moves pixels by a few levels; an answer may flip only where the model hesitates,
         // so at least 19 of 20 must agree (here the scaled model's top probability is far from the runner-up).
+        let reference = try Self.reference
         let (predictions, _) = try predictJSON(try writeImages("jpeg", jpeg: true))
-        let agree = zip(predictions, Self.reference).filter { $0["digit"] as? Int == $1.digit }.count
+        let agree = zip(predictions, reference).filter { $0["digit"] as? Int == $1.digit }.count
         XCTAssertGreaterThanOrEqual(agree, 19)
         print("JPEG q90: \(agree)/\(Self.count) answers equal the dataset pipeline's")
     }
 
     func testInvertFlagUndoesAnInvertedImageAndLightImagesAreFlagged() throws {
+        let reference = try Self.reference
         let inverted = try writeImages("inverted") { image in
             RGBImage(width: image.width, height: image.height, pixels: image.pixels.map { 255 - $0 })
         }
@@ -138,14 +154,15 @@ final class PredictTests: XCTestCase {
         XCTAssertTrue(plain.stderr.contains("--invert"))
         let flipped = try predictJSON(inverted, ["--invert"])
         XCTAssertEqual(flipped.stderr, "")
-        XCTAssertEqual(flipped.predictions.compactMap { $0["digit"] as? Int }, Self.reference.map(\.digit))
+        XCTAssertEqual(flipped.predictions.compactMap { $0["digit"] as? Int }, reference.map(\.digit))
         for p in plain.predictions { XCTAssertGreaterThan(try XCTUnwrap(p["mean"] as? Double), 0.5) }
     }
 
     func testFittingRulesReproduceTheTrainingInputs() throws {
-        let predictor = Predictor(model: Self.model, normalize: false)
-        let image = EvalFixtures.mnistRGB(3)
-        let expected = Array(UnsafeBufferPointer(start: Self.datasetInputs + 3 * 2352, count: 2352))
+        let model = try Self.model, inputs = try Self.datasetInputs
+        let predictor = Predictor(model: model, normalize: false)
+        let image = try EvalFixtures.mnistRGB(3)
+        let expected = Array(UnsafeBufferPointer(start: inputs + 3 * 2352, count: 2352))
         // 4× enlarged (halved twice), stretched vertically ×2 (bilinear midway between equal rows), padded.
         XCTAssertEqual(predictor.input(for: image.resizedNearest(width: 112, height: 112), invert: false), expected)
         XCTAssertEqual(predictor.input(for: image.resizedNearest(width: 28, height: 56), invert: false), expected)
@@ -156,7 +173,7 @@ final class PredictTests: XCTestCase {
 
         // At input size 32, a 28×28 image is zero-padded as MNIST is for such models.
         let model32 = try DANNModel(architecture: Architecture.small.withInputSize(32), dropout: 0)
-        let raw = try XCTUnwrap(loadEvalSlice(.mnist, dataDir: DataFixtures.shared, rank: 0, size: 1))
+        let raw = try XCTUnwrap(loadEvalSlice(.mnist, dataDir: DataFixtures.repository, rank: 0, size: 1))
         var reference = [Float](repeating: 0, count: 3 * 32 * 32)
         reference.withUnsafeMutableBufferPointer { Preprocessor(inputSize: 32, normalize: true).write(raw, index: 3, into: $0.baseAddress!) }
         XCTAssertEqual(Predictor(model: model32, normalize: true).input(for: image, invert: false), reference)
@@ -164,6 +181,7 @@ final class PredictTests: XCTestCase {
     }
 
     func testAnnotateWritesTheDocumentedSheet() throws {
+        let reference = try Self.reference, pixels = try EvalFixtures.mnistTest().images
         let images = try writeImages("sheet")
         let sheet = directory.appendingPathComponent("sheet.png").path
         let (predictions, _) = try predictJSON(images, ["--annotate", sheet])
@@ -174,12 +192,12 @@ final class PredictTests: XCTestCase {
             let cellX = (i % 8) * 120, cellY = (i / 8) * 148
             // Each input pixel is a 4×4 block starting 4 px into the cell.
             for (x, y) in [(14, 14), (5, 20), (20, 9), (0, 0)] {
-                let grey = EvalFixtures.mnistTest.images[i * 784 + y * 28 + x]
+                let grey = pixels[i * 784 + y * 28 + x]
                 XCTAssertEqual(picture.pixel(x: cellX + 4 + 4 * x + 2, y: cellY + 4 + 4 * y + 3), RGBColor(grey, grey, grey))
             }
             // The caption: digit and percentage as the font draws them, centred in the 28 rows under the tile.
             let confidence = try XCTUnwrap(predictions[i]["confidence"] as? Double)
-            let caption = "\(Self.reference[i].digit) \(String(format: "%.1f", confidence * 100))%"
+            let caption = "\(reference[i].digit) \(String(format: "%.1f", confidence * 100))%"
             var expected = RGBImage(width: 120, height: 28, fill: .white)
             expected.drawText(caption, x: (120 - BitmapFont.width(of: caption, scale: 2)) / 2, y: 7, scale: 2,
                               color: confidence >= 0.5 ? .black : RGBColor(200, 0, 0))
@@ -192,32 +210,33 @@ final class PredictTests: XCTestCase {
     }
 
     func testPredictErrorsAreOneLineNamingTheFile() throws {
+        let checkpoint = try Self.checkpoint
         let good = try writeImages("ok")[0]
         let sheet = directory.appendingPathComponent("never.png").path
         func predict(_ checkpoint: String, _ images: [String]) throws -> RunResult {
             try EvalFixtures.runCLI(["predict", "--checkpoint", checkpoint, "--annotate", sheet] + images)
         }
         let missingImage = directory.appendingPathComponent("absent.png").path
-        EvalFixtures.assertOneLineError(try predict(Self.checkpoint, [good, missingImage]), naming: missingImage, "no such file")
+        EvalFixtures.assertOneLineError(try predict(checkpoint, [good, missingImage]), naming: missingImage, "no such file")
 
         let notImage = directory.appendingPathComponent("notes.png").path
         try Data("just some text\n".utf8).write(to: URL(fileURLWithPath: notImage))
-        EvalFixtures.assertOneLineError(try predict(Self.checkpoint, [notImage]), naming: notImage, "not a PNG or JPEG")
+        EvalFixtures.assertOneLineError(try predict(checkpoint, [notImage]), naming: notImage, "not a PNG or JPEG")
 
         let truncatedPNG = directory.appendingPathComponent("cut.png").path
         let pngBytes = try Data(contentsOf: URL(fileURLWithPath: good))
         try pngBytes.prefix(pngBytes.count - 20).write(to: URL(fileURLWithPath: truncatedPNG))
-        EvalFixtures.assertOneLineError(try predict(Self.checkpoint, [truncatedPNG]), naming: truncatedPNG, "PNG")
+        EvalFixtures.assertOneLineError(try predict(checkpoint, [truncatedPNG]), naming: truncatedPNG, "PNG")
 
         let truncatedJPEG = directory.appendingPathComponent("cut.jpg").path
         try Data(JPEGWriter.encode(EvalFixtures.mnistRGB(0)).prefix(200)).write(to: URL(fileURLWithPath: truncatedJPEG))
-        EvalFixtures.assertOneLineError(try predict(Self.checkpoint, [truncatedJPEG]), naming: truncatedJPEG, "JPEG")
+        EvalFixtures.assertOneLineError(try predict(checkpoint, [truncatedJPEG]), naming: truncatedJPEG, "JPEG")
 
         let missingCheckpoint = directory.appendingPathComponent("none.safetensors").path
         EvalFixtures.assertOneLineError(try predict(missingCheckpoint, [good]), naming: missingCheckpoint)
 
         let corrupt = directory.appendingPathComponent("corrupt.safetensors").path
-        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: Self.checkpoint)))
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: checkpoint)))
         bytes[8] = UInt8(ascii: "x")  // the header no longer starts with '{'
         try Data(bytes).write(to: URL(fileURLWithPath: corrupt))
         EvalFixtures.assertOneLineError(try predict(corrupt, [good]), naming: corrupt, "header")

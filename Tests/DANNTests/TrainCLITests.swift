@@ -3,7 +3,7 @@ import XCTest
 /// `dann-dist train` from outside: every bad flag is one line on stderr and a non-zero exit, before any work.
 final class TrainCLITests: XCTestCase {
     func assertOneLineFailure(_ arguments: [String], mentions expected: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        let result = try ChildProcess.runCLI(["train", "--data", TestPaths.sharedData.path] + arguments, timeout: 120)
+        let result = try ChildProcess.runCLI(["train", "--data", TestPaths.repositoryData.path] + arguments, timeout: 120)
         XCTAssertNotEqual(result.status, 0, "\(arguments) should fail", file: file, line: line)
         let lines = result.stderr.split(separator: "\n")
         XCTAssertEqual(lines.count, 1, "\(arguments): \(result.stderr)", file: file, line: line)
@@ -34,7 +34,7 @@ final class TrainCLITests: XCTestCase {
 
     func testInitWithWrongShapesNamesTheFile() throws {
         let run = TestPaths.temporaryDirectory("small-for-init")
-        let ok = try ChildProcess.runCLI(["train", "--data", TestPaths.sharedData.path, "--arch", "small", "--source", "mnist",
+        let ok = try ChildProcess.runCLI(["train", "--data", TestPaths.repositoryData.path, "--arch", "small", "--source", "mnist",
                                           "--target", "mnist", "--steps", "1", "--batch-size", "8", "--limit-source", "16",
                                           "--limit-target", "16", "--out", run.path, "--threads", "1"])
         XCTAssertEqual(ok.status, 0, ok.stderr)

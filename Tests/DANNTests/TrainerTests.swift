@@ -9,7 +9,7 @@ final class TrainerTests: XCTestCase {
         var c = TrainingConfig()
         c.source = .mnist
         c.target = .mnist
-        c.dataDir = TestPaths.sharedData.path
+        c.dataDir = TestPaths.repositoryData.path
         c.arch = "small"
         c.steps = steps
         c.batchSize = 32
@@ -74,7 +74,7 @@ final class TrainerTests: XCTestCase {
         // Settings not given explicitly come from the checkpoint.
         var bare = TrainingConfig()
         bare.out = out.path
-        bare.dataDir = TestPaths.sharedData.path
+        bare.dataDir = TestPaths.repositoryData.path
         let trainer = try Trainer(config: bare, communicator: SingleProcessCommunicator(), resume: true, explicit: [])
         XCTAssertEqual(trainer.config.arch, "small")
         XCTAssertEqual(trainer.step, 4)
