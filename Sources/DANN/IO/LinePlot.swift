@@ -189,46 +189,14 @@ public struct LinePlot {
         return image
     }
 
-    /// A boxed legend in whichever inner corner of the data area covers the fewest curve pixels.
+    /// The legend: a short line of each curve's colour beside its name.
     private func drawLegend(on image: inout RGBImage, frame: PlotLayout,
                             clip: (minX: Int, minY: Int, maxX: Int, maxY: Int)) {
-        let entries = series.filter { !$0.name.isEmpty }
-        guard !entries.isEmpty else { return }
         let s = frame.textScale
-        let inset = 3 * s, sample = 10 * s, gap = 3 * s, rowHeight = BitmapFont.lineHeight * s
-        let nameWidth = entries.map { BitmapFont.width(of: $0.name, scale: s) }.max() ?? 0
-        let boxWidth = inset + sample + gap + nameWidth + inset
-        let boxHeight = inset + entries.count * rowHeight - (rowHeight - BitmapFont.capHeight * s) + inset
-        let margin = 4 * s
-        let corners = [
-            (clip.maxX - margin - boxWidth, clip.minY + margin), (clip.minX + margin, clip.minY + margin),
-            (clip.maxX - margin - boxWidth, clip.maxY - margin - boxHeight), (clip.minX + margin, clip.maxY - margin - boxHeight),
-        ]
-        func ink(_ corner: (Int, Int)) -> Int {
-            var count = 0
-            for y in max(0, corner.1)..<min(image.height, corner.1 + boxHeight) {
-                for x in max(0, corner.0)..<min(image.width, corner.0 + boxWidth) {
-                    let p = image.pixel(x: x, y: y)
-                    if p != Style.background && p != Style.grid && p != Style.minorGrid { count += 1 }
-                }
-            }
-            return count
-        }
-        // The first corner with the least ink wins, so an empty plot gets its legend top right.
-        var best = corners[0], bestInk = Int.max
-        for corner in corners {
-            let value = ink(corner)
-            if value < bestInk { (best, bestInk) = (corner, value) }
-        }
-        let (x, y) = best
-        image.fillRect(x: x, y: y, width: boxWidth, height: boxHeight, color: Style.legendBorder)
-        image.fillRect(x: x + 1, y: y + 1, width: boxWidth - 2, height: boxHeight - 2, color: Style.background)
-        for (row, entry) in entries.enumerated() {
-            let textY = y + inset + row * rowHeight
-            let lineY = textY + BitmapFont.capHeight * s / 2
+        PlotLegend.draw(on: &image, entries: series.map { ($0.name, $0.color) }, textScale: s, sampleWidth: 10, clip: clip) {
+            image, x, centreY, color in
             let thickness = max(2, Int(1.5 * Double(s)))
-            image.fillRect(x: x + inset, y: lineY - thickness / 2, width: sample, height: thickness, color: entry.color)
-            image.drawText(entry.name, x: x + inset + sample + gap, y: textY, scale: s, color: Style.text)
+            image.fillRect(x: x, y: centreY - thickness / 2, width: 10 * s, height: thickness, color: color)
         }
     }
 }

@@ -99,45 +99,14 @@ public struct ScatterPlot {
         }
     }
 
-    /// A boxed legend with a dot per group, in whichever inner corner of the data area covers the fewest
-    /// dot pixels (the first such corner, top right, on a tie).
+    /// The legend: a dot of each group's colour beside its name.
     private func drawLegend(on image: inout RGBImage, layout: PlotLayout, clip: (minX: Int, minY: Int, maxX: Int, maxY: Int)) {
-        let entries = groups.filter { !$0.name.isEmpty }
-        guard !entries.isEmpty else { return }
         let s = layout.textScale
-        let inset = 3 * s, sample = 6 * s, gap = 3 * s, rowHeight = BitmapFont.lineHeight * s
-        let nameWidth = entries.map { BitmapFont.width(of: $0.name, scale: s) }.max() ?? 0
-        let boxWidth = inset + sample + gap + nameWidth + inset
-        let boxHeight = inset + entries.count * rowHeight - (rowHeight - BitmapFont.capHeight * s) + inset
-        let margin = 4 * s
-        let corners = [
-            (clip.maxX - margin - boxWidth, clip.minY + margin), (clip.minX + margin, clip.minY + margin),
-            (clip.maxX - margin - boxWidth, clip.maxY - margin - boxHeight), (clip.minX + margin, clip.maxY - margin - boxHeight),
-        ]
-        let paper: Set<RGBColor> = [LinePlot.Style.background, LinePlot.Style.grid, LinePlot.Style.minorGrid]
-        func ink(_ corner: (Int, Int)) -> Int {
-            var count = 0
-            for y in max(0, corner.1)..<min(image.height, corner.1 + boxHeight) {
-                for x in max(0, corner.0)..<min(image.width, corner.0 + boxWidth) where !paper.contains(image.pixel(x: x, y: y)) {
-                    count += 1
-                }
-            }
-            return count
-        }
-        var best = corners[0], bestInk = Int.max
-        for corner in corners {
-            let value = ink(corner)
-            if value < bestInk { (best, bestInk) = (corner, value) }
-        }
-        let (x, y) = best
-        image.fillRect(x: x, y: y, width: boxWidth, height: boxHeight, color: LinePlot.Style.legendBorder)
-        image.fillRect(x: x + 1, y: y + 1, width: boxWidth - 2, height: boxHeight - 2, color: LinePlot.Style.background)
-        let whole = (minX: 0, minY: 0, maxX: image.width - 1, maxY: image.height - 1)
-        for (row, entry) in entries.enumerated() {
-            let textY = y + inset + row * rowHeight
-            let centre = (Double(x + inset + sample / 2), Double(textY + BitmapFont.capHeight * s / 2))
-            Self.dot(on: &image, centre: centre, radius: Double(sample) / 2 - 0.5, color: entry.color, opacity: 1, clip: whole)
-            image.drawText(entry.name, x: x + inset + sample + gap, y: textY, scale: s, color: LinePlot.Style.text)
+        PlotLegend.draw(on: &image, entries: groups.map { ($0.name, $0.color) }, textScale: s, sampleWidth: 6, clip: clip) {
+            image, x, centreY, color in
+            let whole = (minX: 0, minY: 0, maxX: image.width - 1, maxY: image.height - 1)
+            Self.dot(on: &image, centre: (Double(x + 3 * s), Double(centreY)), radius: Double(6 * s) / 2 - 0.5,
+                     color: color, opacity: 1, clip: whole)
         }
     }
 }
