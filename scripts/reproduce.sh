@@ -9,7 +9,8 @@
 #
 # Data (default ./data): a missing dataset is fetched with scripts/download-data.sh first (from ../shared/data
 # when that mirror exists). svhn-mnist falls back to the bundled 1,083-image SVHN sample, and says so, when the
-# full SVHN cannot be had. Set NP to choose the rank count (default: the number of cores).
+# full SVHN cannot be had. Set NP to choose the rank count (default: the number of cores), DANN_DIST to use
+# a binary other than a fresh `swift build -c release`.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -56,9 +57,11 @@ for name in "$source" "$target"; do
     esac
 done
 
-cd "$root"
-swift build -c release >/dev/null
-binary="$root/.build/release/dann-dist"
+binary="${DANN_DIST:-}"   # a prebuilt binary (the tests' own build); otherwise build release
+if [ -z "$binary" ]; then
+    (cd "$root" && swift build -c release >/dev/null)
+    binary="$root/.build/release/dann-dist"
+fi
 np="${NP:-$(nproc)}"
 launch=()
 if [ "$np" -gt 1 ]; then
