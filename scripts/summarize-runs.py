@@ -4,7 +4,7 @@
     scripts/summarize-runs.py RUN_DIR... [--curves]
 
 For each run: task, network, method, seed, the final source and target test accuracies (the last evaluation
-in metrics.csv), wall time (first to last step), and with --curves the target accuracy at every evaluation.
+in metrics.csv), the minutes spent in training steps (from each step's img/s; evaluations and checkpoints not included), and with --curves the target accuracy at every evaluation.
 Runs that differ only in --seed are also summarised as mean ± spread (half the range).
 """
 import csv, json, os, sys
@@ -34,8 +34,9 @@ def main():
     print("| task | network | method | seed | epochs | target test | source test | training minutes |")
     print("|---|---|---|---|---|---|---|---|")
     for r in runs:
-        print(f"| {r['task']} | {r['arch']} | {r['method']} | {r['seed']} | {r['epochs']} | {100 * r['target']:.2f} % "
-              f"| {100 * r['source']:.2f} % | {r['minutes']:.1f} |")
+        percent = lambda v: "—" if v != v else f"{100 * v:.2f} %"   # NaN: that test set is absent
+        print(f"| {r['task']} | {r['arch']} | {r['method']} | {r['seed']} | {r['epochs']} | {percent(r['target'])} "
+              f"| {percent(r['source'])} | {r['minutes']:.1f} |")
     groups = defaultdict(list)
     for r in runs:
         groups[(r["task"], r["arch"], r["method"], r["epochs"])].append(r)
