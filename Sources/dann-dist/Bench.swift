@@ -7,7 +7,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Time the training step on random inputs.")
 
-    @Option(help: "Network: seed or small.") var arch = "seed"
+    @Option(help: "Network: seed, small, small-bn or seed-bn.") var arch = "seed"
     @Option(help: "Source images per step (and as many target images).") var batchSize = 128
     @Option(help: "Timed steps.") var steps = 10
     @Option(help: "Untimed steps first.") var warmup = 2

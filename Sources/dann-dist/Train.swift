@@ -21,7 +21,7 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Train a DANN (one process, or every rank of an mpirun job).",
-        discussion: "Defaults: SVHN → MNIST from data/ (the bundled SVHN sample when data/svhn holds no full SVHN); every setting not given comes from the task's recommended recipe (docs/recipes in README, RESULTS.md).")
+        discussion: "Defaults: SVHN → MNIST from data/ (the bundled SVHN sample when data/svhn holds no full SVHN); every setting not given comes from the task's recipe (README, Recipes; RESULTS.md).")
 
     @Option(help: "Labelled source dataset: svhn, mnist or mnist_m.") var source: DatasetName?
     @Option(help: "Unlabelled target dataset: mnist, svhn or mnist_m.") var target: DatasetName?
