@@ -14,6 +14,7 @@ struct DANNDist: ParsableCommand {
     /// Like ArgumentParser's main, but a bad flag is one line (what is wrong and where to look), not the
     /// usage screen, so that scripts and mpirun logs stay readable.
     static func main() {
+        BLASKernels.relaunchWithBetterKernelsIfNeeded()
         var parsed = false
         do {
             var command = try parseAsRoot()

@@ -74,7 +74,7 @@ public final class ProgressPrinter: TrainingCallback {
             ("lr", "\(c.lr) / (1 + \(c.alpha)·p)^\(c.beta)\(c.clipGradNorm.map { ", gradient norm clipped at \($0)" } ?? "")"),
             ("loss, λ", "label + \(c.domainWeight == 1 ? "" : "\(c.domainWeight) · ")domain, λ = \(c.lambdaMax == 1 ? "" : "\(c.lambdaMax) · (")2 / (1 + exp(−\(c.gamma)·p)) − 1\(c.lambdaMax == 1 ? "" : ")")"),
             ("dropout / seed", "\(c.dropout) / \(c.seed)\(c.shuffle ? "" : ", no shuffle")"),
-            ("ranks", "\(info.ranks) on \(hosts), \(info.threadsPerRank) BLAS thread(s) each, binding: \(info.binding)"),
+            ("ranks", "\(info.ranks) on \(hosts), \(info.threadsPerRank) BLAS thread(s) each (\(BLASKernels.loaded) kernels), binding: \(info.binding)"),
             ("allreduce", info.ranks > 1 ? "\(c.allreduce.rawValue)\(c.allreduce == .buckets ? " (\(c.bucketMegabytes) MB)" : "")" : "none (one process)"),
             ("eval / checkpoint", "every \(c.evalEvery > 0 ? String(c.evalEvery) : "~" + String(max(1, info.totalSteps / 10))) / \(c.checkpointEvery > 0 ? String(c.checkpointEvery) : "~" + String(max(1, info.totalSteps / 10))) steps, keep \(c.keep)"),
             ("out", info.outDirectory),

@@ -51,6 +51,8 @@ public enum Benchmark {
         public var batchSize: Int
         public var steps: Int
         public var threads: Int
+        /// OpenBLAS's kernel set (see `BLASKernels`).
+        public var kernels: String = BLASKernels.loaded
         /// Mean wall time of one timed step.
         public var stepSeconds: Double
         /// 2B images (source + target) per step over the step time.
@@ -175,7 +177,7 @@ extension Benchmark.Result {
         }
         return """
         {"arch": "\(architecture)", "batch_size": \(batchSize), "steps": \(steps), "threads": \(threads), \
-        "images_per_s": \(number(imagesPerSecond)), "step_s": \(number(stepSeconds)), \
+        "blas_kernels": "\(kernels)", "images_per_s": \(number(imagesPerSecond)), "step_s": \(number(stepSeconds)), \
         "flops_per_step": \(number(flopsPerStep)), "gflops": \(number(gflops)), \
         "sgemm_peak_gflops": \(number(sgemmPeakGFLOPS)), "fraction_of_peak": \(number(fractionOfPeak)), \
         "phases_ms": \(object(phases)), "layers_ms": \(object(layers))}

@@ -151,7 +151,7 @@ public final class Trainer {
             sync.timeline = timeline
         }
         if verboseRanks {
-            printRankLine("pid \(getpid()) on \(communicator.hostname), \(threadsPerRank) BLAS thread(s), cpus \(cpusAllowedList()), "
+            printRankLine("pid \(getpid()) on \(communicator.hostname), \(threadsPerRank) BLAS thread(s) (\(BLASKernels.loaded) kernels), cpus \(cpusAllowedList()), "
                           + "\(localCount) source + \(localCount) target images per step")
         }
 

@@ -1,0 +1,55 @@
+import Foundation
+import XCTest
+@testable import DANN
+
+/// The choice of OpenBLAS kernel set: pure rules on /proc/cpuinfo flags, then what OpenBLAS itself reports
+/// inside the shipped binary.
+final class BLASKernelsTests: XCTestCase {
+    // Flag lines copied from the two CPU kinds these machines have (trimmed to the relevant part).
+    let xeon = "flags\t\t: fpu sse sse2 ssse3 fma sse4_1 sse4_2 avx f16c avx2 avx512f avx512dq avx512cd avx512bw avx512vl avx512_bf16"
+    let epyc = "flags\t\t: fpu sse sse2 ssse3 fma sse4_1 sse4_2 avx f16c avx2 bmi2 sha_ni clzero"
+
+    func testFlagsAreReadFromTheFirstProcessor() {
+        let text = "processor\t: 0\nvendor_id\t: GenuineIntel\n\(xeon)\n\nprocessor\t: 1\nflags\t\t: fpu\n"
+        let flags = BLASKernels.cpuFlags(cpuinfo: text)
+        XCTAssertTrue(flags.contains("avx512bw"))
+        XCTAssertTrue(flags.contains("fpu"))
+        XCTAssertEqual(flags.count, 16)
+        XCTAssertEqual(BLASKernels.cpuFlags(cpuinfo: "processor\t: 0\n"), [])
+    }
+
+    func testGenericFallbackIsReplacedByWhatTheFlagsSupport() {
+        XCTAssertEqual(BLASKernels.better(than: "Prescott", cpuFlags: BLASKernels.cpuFlags(cpuinfo: xeon)), "SkylakeX")
+        XCTAssertEqual(BLASKernels.better(than: "Prescott", cpuFlags: BLASKernels.cpuFlags(cpuinfo: epyc)), "Haswell")
+        XCTAssertEqual(BLASKernels.better(than: "Nehalem", cpuFlags: BLASKernels.cpuFlags(cpuinfo: epyc)), "Haswell")
+        // A CPU without AVX2 keeps the fallback; a kernel set OpenBLAS chose on purpose is kept.
+        XCTAssertNil(BLASKernels.better(than: "Prescott", cpuFlags: ["sse2", "sse3", "avx"]))
+        XCTAssertNil(BLASKernels.better(than: "Zen", cpuFlags: BLASKernels.cpuFlags(cpuinfo: epyc)))
+        XCTAssertNil(BLASKernels.better(than: "SkylakeX", cpuFlags: BLASKernels.cpuFlags(cpuinfo: xeon)))
+        XCTAssertNil(BLASKernels.better(than: "Haswell", cpuFlags: BLASKernels.cpuFlags(cpuinfo: xeon)))
+    }
+
+    /// The binary runs the kernels the CPU supports, and a user's OPENBLAS_CORETYPE still wins.
+    func testShippedBinaryRunsKernelsTheCPUSupports() throws {
+        let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        let flags = BLASKernels.cpuFlags(cpuinfo: cpuinfo)
+        func kernels(_ environment: [String: String]) throws -> String {
+            let result = try ChildProcess.run(try ChildProcess.executable(),
+                                              ["bench", "--arch", "small", "--batch-size", "4", "--steps", "1",
+                                               "--warmup", "0", "--peak-size", "0", "--json"],
+                                              environment: environment)
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+            return try XCTUnwrap(object?["blas_kernels"] as? String)
+        }
+        var environment = ChildProcess.environmentWithoutLauncher()
+        environment["OPENBLAS_CORETYPE"] = nil
+        let chosen = try kernels(environment)
+        XCTAssertNil(BLASKernels.better(than: chosen, cpuFlags: flags), "ran \(chosen) on a CPU with \(flags.sorted())")
+        if flags.contains("avx2") && flags.contains("fma") {
+            XCTAssertFalse(BLASKernels.generic.contains(chosen.lowercased()), chosen)
+        }
+        environment["OPENBLAS_CORETYPE"] = "Prescott"
+        XCTAssertEqual(try kernels(environment), "Prescott")
+    }
+}
