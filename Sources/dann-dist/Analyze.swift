@@ -21,13 +21,13 @@ struct Analyze: ParsableCommand {
     @Option(help: "Source test set: mnist, svhn or mnist_m (default: the run's, else mnist).") var source: DatasetName?
     @Option(help: "Target test set: mnist, svhn or mnist_m (default: the run's, else mnist_m).") var target: DatasetName?
     @Option(help: "Data directory.") var data = "data"
-    @Option(help: "Images per domain, evenly spaced over its test set.") var count = 2000
+    @Option(parsing: .unconditional, help: "Images per domain, evenly spaced over its test set.") var count = 2000
     @Option(help: "PNG to write (default: features.png beside the model file).") var out: String?
     @Flag(help: "Print one JSON object: proxy_a_distance, domain_error, counts, features, explained_variance, png.")
     var json = false
     @Flag(help: "Map inputs to [-1, 1] as training with --normalize did (implied by the checkpoint's metadata).")
     var normalize = false
-    @Option(help: "OpenBLAS threads (default: the cores this process may use).") var threads: Int?
+    @Option(parsing: .unconditional, help: "OpenBLAS threads (default: the cores this process may use).") var threads: Int?
     @Flag(help: "Normalise with batch norm's running statistics (as eval does) instead of each domain's own batch statistics (as training does).")
     var runningStatistics = false
 

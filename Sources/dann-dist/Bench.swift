@@ -8,14 +8,14 @@ struct Bench: ParsableCommand {
         commandName: "bench", abstract: "Time the training step on random inputs.")
 
     @Option(help: "Network: seed, small, small-bn or seed-bn.") var arch = "seed"
-    @Option(help: "Source images per step (and as many target images).") var batchSize = 128
-    @Option(help: "Timed steps.") var steps = 10
-    @Option(help: "Untimed steps first.") var warmup = 2
-    @Option(help: "OpenBLAS threads (default: OpenBLAS's own setting).") var threads: Int?
-    @Option(help: "Side of the square sgemm that measures the peak (0: skip).") var peakSize = 2048
+    @Option(parsing: .unconditional, help: "Source images per step (and as many target images).") var batchSize = 128
+    @Option(parsing: .unconditional, help: "Timed steps.") var steps = 10
+    @Option(parsing: .unconditional, help: "Untimed steps first.") var warmup = 2
+    @Option(parsing: .unconditional, help: "OpenBLAS threads (default: OpenBLAS's own setting).") var threads: Int?
+    @Option(parsing: .unconditional, help: "Side of the square sgemm that measures the peak (0: skip).") var peakSize = 2048
     @Flag(help: "Time with the main thread's CPU clock (steady on a shared machine; meaningful with --threads 1).")
     var threadClock = false
-    @Option(help: "Floats per chunk of a convolution's column matrix (tuning; default: the layer's own).")
+    @Option(parsing: .unconditional, help: "Floats per chunk of a convolution's column matrix (tuning; default: the layer's own).")
     var convChunk: Int?
     @Flag(help: "Print one JSON object.") var json = false
 

@@ -69,7 +69,7 @@ struct DataCommand: ParsableCommand {
         @Argument(help: "mnist, svhn or mnist_m.") var dataset: String
         @Argument(help: "train or test.") var split = "train"
         @Option(help: "Data directory.") var data = "data"
-        @Option(help: "Only the first N samples.") var limit: Int?
+        @Option(parsing: .unconditional, help: "Only the first N samples.") var limit: Int?
 
         func run() throws {
             try runReportingErrors {

@@ -12,13 +12,13 @@ struct MPISelfTest: ParsableCommand {
     )
 
     @Option(help: "Floats in the allreduce test buffer.") var count = 10_007
-    @Option(help: "Buckets for the non-blocking allreduce (startAllreduceSum).") var buckets = 5
-    @Option(help: "Largest element count per MPI call (to exercise chunking of big buffers).") var chunk: Int?
+    @Option(parsing: .unconditional, help: "Buckets for the non-blocking allreduce (startAllreduceSum).") var buckets = 5
+    @Option(parsing: .unconditional, help: "Largest element count per MPI call (to exercise chunking of big buffers).") var chunk: Int?
     @Flag(help: "Use MPI even without a launcher (MPI singleton).") var mpi = false
-    @Option(help: "This rank calls abort while the others wait in a barrier.") var abortRank: Int?
-    @Option(help: "Also time allreduces of this many floats (e.g. 33372108, the seed network).") var benchCount: Int?
-    @Option(help: "Timed repetitions for --bench-count.") var benchRepeats = 10
-    @Option(help: "Buckets for the timed non-blocking allreduce.") var benchBuckets = 8
+    @Option(parsing: .unconditional, help: "This rank calls abort while the others wait in a barrier.") var abortRank: Int?
+    @Option(parsing: .unconditional, help: "Also time allreduces of this many floats (e.g. 33372108, the seed network).") var benchCount: Int?
+    @Option(parsing: .unconditional, help: "Timed repetitions for --bench-count.") var benchRepeats = 10
+    @Option(parsing: .unconditional, help: "Buckets for the timed non-blocking allreduce.") var benchBuckets = 8
 
     func run() throws {
         let comm: Communicator = mpi ? MPICommunicator() : makeCommunicator()

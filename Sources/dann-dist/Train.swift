@@ -27,42 +27,42 @@ struct Train: ParsableCommand {
     @Option(help: "Unlabelled target dataset: mnist, svhn or mnist_m.") var target: DatasetName?
     @Option(name: .customLong("data"), help: "Data directory (DESIGN.md §4 layout).") var dataDir: String?
     @Option(help: "Network: seed, small, small-bn or seed-bn.") var arch: String?
-    @Option(help: "Input size: 28 or 32.") var inputSize: Int?
+    @Option(parsing: .unconditional, help: "Input size: 28 or 32.") var inputSize: Int?
     @Flag(help: "Scale pixels to [-1, 1] instead of [0, 1].") var normalize = false
-    @Option(help: "Epochs over the source set (default: the task's recipe).") var epochs: Int?
-    @Option(help: "Total steps (instead of --epochs).") var steps: Int?
-    @Option(help: "Global source images per step (and as many target images).") var batchSize: Int?
-    @Option(help: "Initial learning rate lr0.") var lr: Double?
-    @Option(help: "SGD momentum.") var momentum: Double?
-    @Option(help: "Weight decay.") var weightDecay: Double?
-    @Option(help: "λ schedule γ.") var gamma: Double?
-    @Option(help: "lr schedule α.") var alpha: Double?
-    @Option(help: "lr schedule β.") var beta: Double?
-    @Option(help: "Dropout rate of the extractor (element or channel dropout, as the network has).") var dropout: Double?
-    @Option(help: "Weight w of the domain loss: L = label loss + w · domain loss.") var domainWeight: Double?
-    @Option(help: "Ceiling of the λ schedule (λ rises from 0 to this).") var lambdaMax: Double?
-    @Option(help: "Rescale the summed gradient to at most this L2 norm before each update.") var clipGradNorm: Double?
+    @Option(parsing: .unconditional, help: "Epochs over the source set (default: the task's recipe).") var epochs: Int?
+    @Option(parsing: .unconditional, help: "Total steps (instead of --epochs).") var steps: Int?
+    @Option(parsing: .unconditional, help: "Global source images per step (and as many target images).") var batchSize: Int?
+    @Option(parsing: .unconditional, help: "Initial learning rate lr0.") var lr: Double?
+    @Option(parsing: .unconditional, help: "SGD momentum.") var momentum: Double?
+    @Option(parsing: .unconditional, help: "Weight decay.") var weightDecay: Double?
+    @Option(parsing: .unconditional, help: "λ schedule γ.") var gamma: Double?
+    @Option(parsing: .unconditional, help: "lr schedule α.") var alpha: Double?
+    @Option(parsing: .unconditional, help: "lr schedule β.") var beta: Double?
+    @Option(parsing: .unconditional, help: "Dropout rate of the extractor (element or channel dropout, as the network has).") var dropout: Double?
+    @Option(parsing: .unconditional, help: "Weight w of the domain loss: L = label loss + w · domain loss.") var domainWeight: Double?
+    @Option(parsing: .unconditional, help: "Ceiling of the λ schedule (λ rises from 0 to this).") var lambdaMax: Double?
+    @Option(parsing: .unconditional, help: "Rescale the summed gradient to at most this L2 norm before each update.") var clipGradNorm: Double?
     @Option(help: "Update rule: sgd (momentum) or adam (PyTorch's, L2 weight decay).") var optimizer: OptimizerKind?
     @Option(help: "Batch norm's running statistics (used in evaluation) follow: both domains, or the target.")
     var runningStats: BatchNorm.RunningStatistics?
-    @Option(name: .customLong("adam-beta1"), help: "Adam β₁.") var adamBeta1: Double?
-    @Option(name: .customLong("adam-beta2"), help: "Adam β₂.") var adamBeta2: Double?
-    @Option(help: "Adam ε.") var adamEpsilon: Double?
+    @Option(name: .customLong("adam-beta1"), parsing: .unconditional, help: "Adam β₁.") var adamBeta1: Double?
+    @Option(name: .customLong("adam-beta2"), parsing: .unconditional, help: "Adam β₂.") var adamBeta2: Double?
+    @Option(parsing: .unconditional, help: "Adam ε.") var adamEpsilon: Double?
     @Flag(help: "Train on the source labels only (no domain loss).") var sourceOnly = false
-    @Option(help: "Seed for initialisation, sample order and dropout.") var seed: UInt64?
+    @Option(parsing: .unconditional, help: "Seed for initialisation, sample order and dropout.") var seed: UInt64?
     @Option(help: "Run directory (default runs/<source>-<target>-<timestamp>).") var out: String?
-    @Option(help: "Checkpoint every N steps (default: 10 per run) and at the end.") var checkpointEvery: Int?
-    @Option(help: "Checkpoints to keep.") var keep: Int?
+    @Option(parsing: .unconditional, help: "Checkpoint every N steps (default: 10 per run) and at the end.") var checkpointEvery: Int?
+    @Option(parsing: .unconditional, help: "Checkpoints to keep.") var keep: Int?
     @Flag(help: "Continue from checkpoints/latest of --out.") var resume = false
     @Option(name: .customLong("init"), help: "Start from the weights of a model.safetensors.") var initPath: String?
     @Flag(help: "Visit samples in file order.") var noShuffle = false
-    @Option(help: "Evaluate every N steps (default: 10 per run) and at the end.") var evalEvery: Int?
-    @Option(help: "OpenBLAS threads per rank (default: cores per node / ranks per node).") var threads: Int?
-    @Option(help: "Use the first N source training images.") var limitSource: Int?
-    @Option(help: "Use the first N target training images.") var limitTarget: Int?
+    @Option(parsing: .unconditional, help: "Evaluate every N steps (default: 10 per run) and at the end.") var evalEvery: Int?
+    @Option(parsing: .unconditional, help: "OpenBLAS threads per rank (default: cores per node / ranks per node).") var threads: Int?
+    @Option(parsing: .unconditional, help: "Use the first N source training images.") var limitSource: Int?
+    @Option(parsing: .unconditional, help: "Use the first N target training images.") var limitTarget: Int?
     @Option(help: "Gradient allreduce: buckets (during backward) or single (after backward).") var allreduce: AllreduceMode?
-    @Option(name: .customLong("bucket-mb"), help: "Allreduce bucket size in MB.") var bucketMegabytes: Double?
-    @Option(help: ArgumentHelp("Stop with a checkpoint after this many steps, as on SIGTERM.", visibility: .hidden))
+    @Option(name: .customLong("bucket-mb"), parsing: .unconditional, help: "Allreduce bucket size in MB.") var bucketMegabytes: Double?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Stop with a checkpoint after this many steps, as on SIGTERM.", visibility: .hidden))
     var stopAtStep: Int?
     @Flag(help: "Every rank prints a short line per step to stderr, prefixed [rank r] (otherwise only rank 0 prints).")
     var verboseRanks = false
@@ -132,8 +132,12 @@ struct Train: ParsableCommand {
         // mpirun passes SIGUSR1 on to every rank (SIGTERM/SIGINT it answers by killing the job), so
         // `kill -USR1 <mpirun>` is the way to stop a whole job cleanly: treat it as a stop request.
         signal(SIGUSR1) { _ in raise(SIGTERM) }
+        // A run that fails before its first step leaves nothing behind that it created.
+        let outExisted = FileManager.default.fileExists(atPath: config.out)
+        var started: (trainer: Trainer, firstStep: Int)?
         do {
             let trainer = try Trainer(config: config, communicator: communicator, resume: resume, explicit: explicit)
+            started = (trainer, trainer.step)
             trainer.stopAtStep = stopAtStep
             trainer.verboseRanks = verboseRanks
             trainer.timelinePath = timeline
@@ -144,13 +148,22 @@ struct Train: ParsableCommand {
             let outcome = try trainer.run()
             if communicator.isRoot, case let .interrupted(step, folder) = outcome {
                 print("stopped after step \(step); checkpoint \(folder)")
-                print("resume with: dann-dist train --resume --out \(trainer.config.out)")
+                // --resume takes the data folder from the command line, not the checkpoint (data may move).
+                let data = trainer.config.dataDir == TrainingConfig().dataDir ? "" : " --data \(shellQuoted(trainer.config.dataDir))"
+                print("resume with: dann-dist train --resume --out \(shellQuoted(trainer.config.out))\(data)")
             }
             // Under mpirun, stdout is a pipe (fully buffered): hand everything over before MPI shuts down.
             fflush(stdout)
             communicator.finalize()
         } catch let error as DANNError {
-            failRun(error.message, communicator)
+            var message = error.message
+            if let (trainer, firstStep) = started, communicator.isRoot, !outExisted,
+               trainer.step == firstStep, FileManager.default.fileExists(atPath: trainer.config.out) {
+                if (try? FileManager.default.removeItem(atPath: trainer.config.out)) == nil {
+                    message += " (left the run folder \(trainer.config.out))"
+                }
+            }
+            failRun(message, communicator)
         }
     }
 }
@@ -166,4 +179,10 @@ func failRun(_ message: String, _ communicator: Communicator) -> Never {
     if !communicator.isRoot { Thread.sleep(forTimeInterval: 2) }
     fflush(stdout)
     communicator.abort(line)
+}
+
+/// `text` as one shell word: unchanged when it is plain, else in single quotes.
+func shellQuoted(_ text: String) -> String {
+    let plain = !text.isEmpty && text.allSatisfy { $0.isLetter || $0.isNumber || "/._-+:=@%,".contains($0) }
+    return plain ? text : "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }

@@ -242,7 +242,7 @@ final class AnalyzeTests: XCTestCase {
         XCTAssertNil(try RecordedDomains.beside(modelFile: model))
         var config = TrainingConfig()
         (config.source, config.target) = (.mnistM, .svhn)
-        try SafeTensors.write([], metadata: ["config": config.json()], to: dir.appendingPathComponent(TrainerState.fileName).path)
+        try SafeTensors.write([], metadata: ["config": try config.json()], to: dir.appendingPathComponent(TrainerState.fileName).path)
         let recorded = try XCTUnwrap(try RecordedDomains.beside(modelFile: model))
         XCTAssertEqual(recorded.source, .mnistM)
         XCTAssertEqual(recorded.target, .svhn)

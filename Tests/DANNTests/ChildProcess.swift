@@ -122,3 +122,46 @@ extension XCTestCase {
         try ChildProcess.runTool(path, arguments, timeout: timeout)
     }
 }
+
+/// A child run whose own peak memory is known: spawned and reaped here with wait4, which returns that one
+/// child's rusage (Foundation's Process reaps its children itself and keeps the figure).
+struct MeasuredRun {
+    let status: Int32
+    /// The signal that ended the child (a trap is SIGILL or SIGTRAP), or nil for a normal exit.
+    let signal: Int32?
+    let stdout: String
+    let stderr: String
+    let peakRSSBytes: Int
+
+    static func run(_ path: String, _ arguments: [String], environment: [String: String], timeout: Double = 120) throws -> MeasuredRun {
+        let directory = TestPaths.temporaryDirectory("measured-run")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let outPath = directory.appendingPathComponent("stdout").path, errPath = directory.appendingPathComponent("stderr").path
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, path, &actions, nil, argv, envp)
+        guard spawned == 0 else { throw SpawnFailure(message: "posix_spawn \(path): \(String(cString: strerror(spawned)))") }
+        var status: Int32 = 0
+        var usage = rusage()
+        let started = Date()
+        while wait4(pid, &status, WNOHANG, &usage) == 0 {
+            if Date().timeIntervalSince(started) > timeout { kill(pid, SIGKILL) }
+            usleep(10_000)
+        }
+        let signaled = (status & 0x7f) != 0 && (status & 0x7f) != 0x7f
+        return MeasuredRun(status: (status >> 8) & 0xff, signal: signaled ? status & 0x7f : nil,
+                           stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
+                           stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "",
+                           peakRSSBytes: usage.ru_maxrss * 1024)
+    }
+}
+
+struct SpawnFailure: Error { let message: String }

@@ -13,7 +13,7 @@ public final class RunRecorder: TrainingCallback {
 
     public func runStarted(_ info: RunInfo) throws {
         try CheckpointStore.createDirectory(directory)
-        try AtomicFile.writeText(info.config.json() + "\n", to: URL(fileURLWithPath: directory).appendingPathComponent("config.json").path)
+        try AtomicFile.writeText(try info.config.json() + "\n", to: URL(fileURLWithPath: directory).appendingPathComponent("config.json").path)
         let middle = ["label_acc", "domain_acc"] + info.testSets.map { "\($0.rawValue)_test_acc" }
         csv = try MetricsCSV(path: metricsPath, columns: MetricsCSV.standardColumns(middle: middle),
                              resumeFromStep: info.startStep > 0 ? Int64(info.startStep + 1) : nil)

@@ -36,6 +36,10 @@ extension TensorEntry {
         data.withUnsafeBytes { source in
             UnsafeMutableRawBufferPointer(destination).copyMemory(from: source)
         }
+        // A NaN or infinity loaded here would surface steps later as "the loss is nan", far from its cause.
+        if let index = destination.firstIndex(where: { !$0.isFinite }) {
+            throw DANNError.file(path, "tensor '\(name)' holds a non-finite value (\(destination[index]) at element \(index))")
+        }
     }
 
     /// Copies the bytes out element-wise, so the [UInt8] storage's alignment never matters.

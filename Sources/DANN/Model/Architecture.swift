@@ -71,6 +71,9 @@ public struct Architecture: Equatable, Sendable {
     }
 
     /// The same network on a different input size (e.g. `--input-size 32`).
+    /// Input sides the networks are defined for (28: MNIST's own; 32: SVHN's and MNIST-M's).
+    public static let inputSizes = [28, 32]
+
     public func withInputSize(_ size: Int) -> Architecture {
         var copy = self
         copy.inputSize = size

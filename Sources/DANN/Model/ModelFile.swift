@@ -45,6 +45,9 @@ public enum ModelFile {
                                             into: UnsafeMutableBufferPointer(start: pointer, count: norm.channels),
                                             shape: [norm.channels], path: path)
             }
+            if let index = (0..<norm.channels).first(where: { norm.runningVariance[$0] < 0 }) {
+                throw DANNError.file(path, "tensor '\(name).running_var' holds a negative variance (\(norm.runningVariance[index]) at element \(index))")
+            }
             let trackedName = "\(name).num_batches_tracked"
             guard let tracked = tensors[trackedName]?.int64Values, tracked.count == 1 else {
                 throw DANNError.file(path, "tensor '\(trackedName)' is missing or not one int64")
@@ -94,7 +97,14 @@ public enum ModelFile {
     }
 
     static func architecture(metadata: [String: String], tensors: [String: TensorEntry], path: String) throws -> Architecture {
-        let inputSize = metadata["input_size"].flatMap(Int.init) ?? 28
+        // The metadata sizes every activation buffer: only the sizes the networks are defined for.
+        var inputSize = 28
+        if let text = metadata["input_size"] {
+            guard let size = Int(text), Architecture.inputSizes.contains(size) else {
+                throw DANNError.file(path, "metadata input_size '\(text)' is not one of \(Architecture.inputSizes.map(String.init).joined(separator: ", "))")
+            }
+            inputSize = size
+        }
         if let name = metadata["arch"] {
             do { return try Architecture.named(name).withInputSize(inputSize) }
             catch { throw DANNError.file(path, "metadata names unknown architecture '\(name)'") }

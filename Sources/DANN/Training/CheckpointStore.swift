@@ -52,6 +52,15 @@ public enum CheckpointStore {
         return final
     }
 
+    /// Removes the temporary folders of checkpoints whose writing was interrupted (a crash or `kill -9`
+    /// mid-save), so they never linger until the next save of the same step.
+    public static func removePartial(in directory: String) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        for name in names where name.hasPrefix(".step-") && name.hasSuffix(".partial") {
+            try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: directory).appendingPathComponent(name).path)
+        }
+    }
+
     /// Checkpoint steps present in `directory`, ascending.
     public static func steps(in directory: String) -> [Int] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []

@@ -87,7 +87,10 @@ public final class Trainer {
         guard data.stepsPerEpoch > 0 else {
             throw DANNError("\(config.source.rawValue) has \(data.sourceCount) training images, fewer than --batch-size \(config.batchSize)")
         }
-        totalSteps = config.steps ?? config.epochs * data.stepsPerEpoch
+        guard let total = config.totalSteps(stepsPerEpoch: data.stepsPerEpoch) else {
+            throw DANNError("--epochs \(config.epochs) × \(data.stepsPerEpoch) steps per epoch exceeds \(TrainingConfig.maximumSteps) steps")
+        }
+        totalSteps = total
         sync = GradientSync(communicator: communicator, arena: model.arena, mode: config.allreduce, bucketMegabytes: config.bucketMegabytes)
         sync.attach(to: model)
         localCount = data.localSlice.count
@@ -118,6 +121,7 @@ public final class Trainer {
         optimizer.broadcastState(over: communicator)
         communicator.broadcast(&counters, bytes: 8, root: 0)
         step = Int(counters[0])
+        if communicator.isRoot { CheckpointStore.removePartial(in: checkpointsDirectory) }
     }
 
     public var runInfo: RunInfo {

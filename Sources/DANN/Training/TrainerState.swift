@@ -30,7 +30,7 @@ public enum TrainerState {
         // Cursors, informational: both follow from the step (DESIGN.md §3).
         tensors.append(TensorEntry(name: "source_cursor", shape: [2], int64: [Int64(epoch), Int64((step % max(stepsPerEpoch, 1)) * config.batchSize)]))
         tensors.append(TensorEntry(name: "target_cursor", shape: [], int64: [Int64(step * config.batchSize)]))
-        let metadata = ["config": config.json(), "arch": config.arch, "step": String(step), "format": "dann-dist-trainer-1"]
+        let metadata = ["config": try config.json(), "arch": config.arch, "step": String(step), "format": "dann-dist-trainer-1"]
         try SafeTensors.write(tensors, metadata: metadata, to: path)
     }
 

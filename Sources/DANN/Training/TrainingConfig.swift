@@ -75,14 +75,17 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public func validate(ranks: Int = 1) throws {
         func check(_ ok: Bool, _ message: String) throws { if !ok { throw DANNError(message) } }
         _ = try Architecture.named(arch)
-        try check(inputSize == 28 || inputSize == 32, "--input-size must be 28 or 32, not \(inputSize)")
+        try check(Architecture.inputSizes.contains(inputSize), "--input-size must be 28 or 32, not \(inputSize)")
         try check(batchSize > 0, "--batch-size must be positive, not \(batchSize)")
         try check(batchSize >= ranks, "--batch-size \(batchSize) is smaller than the \(ranks) ranks: every rank needs a sample")
         if let steps { try check(steps > 0, "--steps must be positive, not \(steps)") }
         try check(epochs > 0, "--epochs must be positive, not \(epochs)")
         try check(lr > 0 && lr.isFinite, "--lr must be positive, not \(lr)")
         try check(momentum >= 0 && momentum < 1, "--momentum must be in [0, 1), not \(momentum)")
-        try check(weightDecay >= 0, "--weight-decay must be non-negative, not \(weightDecay)")
+        try check(weightDecay >= 0 && weightDecay.isFinite, "--weight-decay must be a finite number ≥ 0, not \(weightDecay)")
+        try check(gamma >= 0 && gamma.isFinite, "--gamma must be a finite number ≥ 0, not \(gamma)")
+        try check(alpha >= 0 && alpha.isFinite, "--alpha must be a finite number ≥ 0, not \(alpha)")
+        try check(beta >= 0 && beta.isFinite, "--beta must be a finite number ≥ 0, not \(beta)")
         try check(dropout >= 0 && dropout < 1, "--dropout must be in [0, 1), not \(dropout)")
         try check(domainWeight >= 0 && domainWeight.isFinite, "--domain-weight must be a finite number ≥ 0, not \(domainWeight)")
         try check(lambdaMax >= 0 && lambdaMax.isFinite, "--lambda-max must be a finite number ≥ 0, not \(lambdaMax)")
@@ -96,7 +99,22 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         if let threads { try check(threads > 0, "--threads must be positive, not \(threads)") }
         if let limitSource { try check(limitSource > 0, "--limit-source must be positive, not \(limitSource)") }
         if let limitTarget { try check(limitTarget > 0, "--limit-target must be positive, not \(limitTarget)") }
-        try check(bucketMegabytes > 0, "--bucket-mb must be positive")
+        try check(bucketMegabytes > 0 && bucketMegabytes <= Self.maximumBucketMegabytes,
+                  "--bucket-mb must be in (0, \(Int(Self.maximumBucketMegabytes))], not \(bucketMegabytes)")
+        try check(epochs <= Self.maximumSteps, "--epochs must be at most \(Self.maximumSteps), not \(epochs)")
+        if let steps { try check(steps <= Self.maximumSteps, "--steps must be at most \(Self.maximumSteps), not \(steps)") }
+    }
+
+    /// Larger buckets than the largest network's gradient (133 MB) only add latency.
+    public static let maximumBucketMegabytes = 4096.0
+    /// A bound on a run's steps that keeps step arithmetic (epochs × steps per epoch, step × batch) far from overflow.
+    public static let maximumSteps = 1_000_000_000
+
+    /// Steps of a run over `stepsPerEpoch`-step epochs, or nil when that exceeds `maximumSteps`.
+    public func totalSteps(stepsPerEpoch: Int) -> Int? {
+        if let steps { return steps }
+        let (product, overflow) = epochs.multipliedReportingOverflow(by: stepsPerEpoch)
+        return overflow || product > Self.maximumSteps ? nil : product
     }
 
     public var dataConfig: DataConfig {
@@ -105,10 +123,10 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     }
 
     /// Canonical JSON (sorted keys): config.json and checkpoint metadata.
-    public func json() -> String {
+    public func json() throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        return String(decoding: try! encoder.encode(self), as: UTF8.self)
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
     }
 
     /// This config with the properties named in `keys` taken from `other`.
