@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Fetches the datasets into the data directory (DESIGN.md §4 layout), checking md5 sums.
+# Fetches the datasets into the data directory (docs/design.md §4.1 layout), checking md5 sums.
 #
 #   scripts/download-data.sh [--from DIR] [--dest DIR] [--only mnist|svhn|mnist_m]
 #
-#   --from DIR   copy from a local mirror with the same layout (e.g. ../shared/data) instead of downloading
+#   --from DIR   copy from a local folder with the same layout (a mirror, another data/) instead of downloading
 #   --dest DIR   where to put the files (default: data)
 #   --only NAME  fetch one dataset only
 #
@@ -20,14 +20,14 @@ while [ $# -gt 0 ]; do
         --from) from="${2:?--from needs a directory}"; shift 2 ;;
         --dest) dest="${2:?--dest needs a directory}"; shift 2 ;;
         --only) only="${2:?--only needs a dataset name}"; shift 2 ;;
-        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "download-data.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
 
 mnist_urls=("https://ossci-datasets.s3.amazonaws.com/mnist" "http://yann.lecun.com/exdb/mnist")
 svhn_url="http://ufldl.stanford.edu/housenumbers"
-# MNIST-M: no official checksum is published; this is the md5 of the deterministic repack in the shared mirror.
+# MNIST-M: no official checksum is published; this is the md5 of the project's deterministic repack (data/README.md).
 mnist_m_repack_md5="859a682d429e81c8760b371caae636f2"
 
 failures=0
@@ -97,7 +97,7 @@ if want mnist_m; then
     if [ -n "$from" ]; then
         fetch "mnist_m/mnist_m.tar.gz" "" || failures=$((failures + 1))
         [ -f "$dest/mnist_m/mnist_m.tar.gz" ] && [ "$(md5_of "$dest/mnist_m/mnist_m.tar.gz")" != "$mnist_m_repack_md5" ] &&
-            echo "note      $dest/mnist_m/mnist_m.tar.gz differs from the shared repack (md5 $mnist_m_repack_md5); run dann-dist data info to check it"
+            echo "note      $dest/mnist_m/mnist_m.tar.gz differs from the project's repack (md5 $mnist_m_repack_md5); run dann-dist data info to check it"
     elif [ -n "${MNIST_M_URL:-}" ]; then
         fetch "mnist_m/mnist_m.tar.gz" "" "$MNIST_M_URL" || failures=$((failures + 1))
     elif [ ! -f "$dest/mnist_m/mnist_m.tar.gz" ] && [ ! -d "$dest/mnist_m/mnist_m" ]; then

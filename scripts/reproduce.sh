@@ -7,10 +7,11 @@
 #   TASK   mnist-mnist_m | mnist_m-mnist | svhn-mnist
 #   flags  passed on to `dann-dist train` (e.g. --seed 2, --source-only, --data DIR, --out DIR, --epochs N)
 #
-# Data (default ./data): a missing dataset is fetched with scripts/download-data.sh first (from ../shared/data
-# when that mirror exists). svhn-mnist falls back to the bundled 1,083-image SVHN sample, and says so, when the
-# full SVHN cannot be had. Set NP to choose the rank count (default: the number of cores), DANN_DIST to use
-# a binary other than a fresh `swift build -c release`.
+# Data (default: the repository's data/): a missing dataset is fetched into it with scripts/download-data.sh
+# first (copied from a local mirror instead when DATA_MIRROR names one, or ../shared/data exists beside the
+# clone). svhn-mnist falls back to the bundled 1,083-image SVHN sample, and says so, when the full SVHN cannot be
+# had. Set NP to choose the rank count (default: the number of cores), DANN_DIST to use a binary other than a
+# fresh `swift build -c release`.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -19,7 +20,7 @@ case "$task" in
     mnist-mnist_m) source=mnist target=mnist_m ;;
     mnist_m-mnist) source=mnist_m target=mnist ;;
     svhn-mnist) source=svhn target=mnist ;;
-    -h|--help|"") sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; [ -n "$task" ]; exit $? ;;
+    -h|--help|"") sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; [ -n "$task" ]; exit $? ;;
     *) echo "reproduce.sh: unknown task '$task' (expected mnist-mnist_m, mnist_m-mnist or svhn-mnist)" >&2; exit 2 ;;
 esac
 shift
@@ -40,8 +41,9 @@ has_data=0
 for ((i = 0; i < ${#flags[@]}; i++)); do [ "${flags[$i]}" = "--data" ] && has_data=1; done
 [ "$has_data" = 1 ] || flags+=(--data "$data")
 
-mirror=()
-[ -d "$root/../shared/data" ] && mirror=(--from "$root/../shared/data")
+mirror=()   # an optional local copy of the datasets to fetch from (DATA_MIRROR), else the internet
+mirror_dir="${DATA_MIRROR:-$root/../shared/data}"
+[ -d "$mirror_dir" ] && mirror=(--from "$mirror_dir")
 need() {   # need NAME PATH: fetch dataset NAME unless PATH exists
     [ -e "$2" ] && return 0
     echo "reproduce: $1 is missing under $data; fetching it with scripts/download-data.sh"

@@ -4,15 +4,17 @@
 #
 #   scripts/train-pretrained.sh [--data DIR] [--np N] [--arch A] [--epochs E] [-- extra train flags]
 #
-#   --data DIR   datasets (default ../shared/data: mnist/ and mnist_m/ are needed)
+#   --data DIR   datasets (default: the repository's data/). mnist/ and mnist_m/ are needed; MNIST-M is not
+#                committed: fetch it into data/ with scripts/download-data.sh --only mnist_m, or give a DIR with it
 #   --np N       MPI ranks (default: the number of cores; any N gives the same result up to float rounding)
 #   --arch A     network (default small-bn, the recipe's)
 #   --epochs E   epochs over MNIST train (default 10, the recipe's; 468 steps each at batch 128)
 #
-# Run from anywhere; paths are relative to the repository root. The run folder stays under runs/.
+# Run from anywhere: --data is relative to where it was started, other paths to the repository root. The run
+# folder stays under runs/.
 set -euo pipefail
 
-data="../shared/data" np="$(nproc)" arch=small-bn epochs=10 extra=()
+data="" np="$(nproc)" arch=small-bn epochs=10 extra=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --data) data="${2:?--data needs a directory}"; shift 2 ;;
@@ -20,15 +22,19 @@ while [ $# -gt 0 ]; do
         --epochs) epochs="${2:?--epochs needs a number}"; shift 2 ;;
         --arch) arch="${2:?--arch needs a network}"; shift 2 ;;
         --) shift; extra=("$@"); break ;;
-        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "train-pretrained.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
 
-# --data is relative to where the script was started, the default to the repository root.
+# --data is relative to where the script was started; the default is the repository's data/.
 root="$(cd "$(dirname "$0")/.." && pwd)"
-if [ "$data" = "../shared/data" ]; then data="$root/../shared/data"; fi
+[ -n "$data" ] || data="$root/data"
 data="$(realpath -m "$data")"
+if [ ! -e "$data/mnist_m" ]; then
+    echo "train-pretrained.sh: no MNIST-M under $data (fetch it with scripts/download-data.sh --only mnist_m, or give --data DIR)" >&2
+    exit 1
+fi
 cd "$root"
 swift build -c release
 bin=.build/release/dann-dist

@@ -9,7 +9,7 @@ struct Eval: ParsableCommand {
         commandName: "eval",
         abstract: "Accuracy of a checkpoint on every test set present (mnist, svhn, mnist_m).",
         discussion: """
-            Inputs are prepared as in training (DESIGN §2) at the model's input size. A checkpoint whose \
+            Inputs are prepared as in training (docs/design.md §2.2) at the model's input size. A checkpoint whose \
             model.safetensors metadata says "normalize": "true" is evaluated on normalised inputs without \
             needing --normalize.
             """)

@@ -25,7 +25,7 @@ struct Train: ParsableCommand {
 
     @Option(help: "Labelled source dataset: svhn, mnist or mnist_m.") var source: DatasetName?
     @Option(help: "Unlabelled target dataset: mnist, svhn or mnist_m.") var target: DatasetName?
-    @Option(name: .customLong("data"), help: "Data directory (DESIGN.md §4 layout).") var dataDir: String?
+    @Option(name: .customLong("data"), help: "Data directory holding mnist/, svhn/, mnist_m/ (default data; layout: docs/design.md §4.1).") var dataDir: String?
     @Option(help: "Network: seed, small, small-bn or seed-bn.") var arch: String?
     @Option(parsing: .unconditional, help: "Input size: 28 or 32.") var inputSize: Int?
     @Flag(help: "Scale pixels to [-1, 1] instead of [0, 1].") var normalize = false

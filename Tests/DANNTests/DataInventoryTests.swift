@@ -17,7 +17,7 @@ final class DataInventoryTests: XCTestCase {
     }
     override func tearDown() { try? FileManager.default.removeItem(at: dir) }
 
-    /// `data info --json` shape (DESIGN §4) parsed back with JSONSerialization.
+    /// `data info --json` shape (docs/design.md §5.5) parsed back with JSONSerialization.
     func testInfoJSON() throws {
         let json = DataInventory.infoJSON(try DataInventory.info(dataDir: dir.path))
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: [String: Any]])

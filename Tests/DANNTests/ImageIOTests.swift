@@ -352,7 +352,7 @@ final class ImageIOTests: XCTestCase {
         let small = source.resizedNearest(width: 28, height: 28)
         for y in 0..<28 {
             for x in 0..<28 {
-                // DESIGN §2: index = floor(i · 32 / 28).
+                // docs/design.md §2.2: index = floor(i · 32 / 28).
                 let sx = Int((Double(x) * 32 / 28).rounded(.down)), sy = Int((Double(y) * 32 / 28).rounded(.down))
                 XCTAssertEqual(small.pixel(x: x, y: y), source.pixel(x: sx, y: sy))
             }

@@ -3,7 +3,7 @@ import XCTest
 @testable import DANN
 
 final class PlotTests: XCTestCase {
-    /// A DANN-like metrics.csv: schedules from DESIGN §2, decaying noisy losses, sparse accuracies.
+    /// A DANN-like metrics.csv: schedules from docs/design.md §2.4, decaying noisy losses, sparse accuracies.
     static func writeSyntheticMetrics(to path: String, steps: Int = 2000, accuracy: Bool = true) throws {
         let middle = accuracy ? ["domain_acc", "mnist_test_acc", "svhn_test_acc"] : []
         let csv = try MetricsCSV(path: path, columns: MetricsCSV.standardColumns(middle: middle))

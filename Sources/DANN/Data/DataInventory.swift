@@ -55,7 +55,7 @@ public enum DataInventory {
         return result
     }
 
-    /// The `--json` object of `data info` (DESIGN §4): keys "<dataset>_<split>", each with "n", "class_counts",
+    /// The `--json` object of `data info` (docs/design.md §5.5): keys "<dataset>_<split>", each with "n", "class_counts",
     /// "path" and "sample".
     public static func infoJSON(_ splits: [SplitInfo]) -> String {
         let entries = splits.map { s in

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Where each dataset split lives under a data directory (DESIGN §4), and which of them are present.
+/// Where each dataset split lives under a data directory (docs/design.md §4.1), and which of them are present.
 public enum DataPaths {
     /// Candidate locations of the bundled 1,083-image SVHN train sample, first match wins:
     /// `DIR/svhn-sample/` (the committed copy in `data/`) and `DIR/svhn/sample/` (the shared mirror's layout).
@@ -46,7 +46,7 @@ public enum DataPaths {
     }
 }
 
-/// Opens `name`/`split` under dataDir (DESIGN.md §4 paths). For SVHN train: if `dataDir/svhn/train_32x32.mat`
+/// Opens `name`/`split` under dataDir (docs/design.md §4.1 paths). For SVHN train: if `dataDir/svhn/train_32x32.mat`
 /// is missing, falls back to the bundled sample and returns a note line for the CLI to print.
 /// A missing split is an error naming the file and how to get it.
 public func openDataset(_ name: DatasetName, _ split: Split, dataDir: String) throws -> (DigitDataset, note: String?) {

@@ -8,7 +8,7 @@ public enum Split: String, CaseIterable, Sendable {
     case train, test
 }
 
-/// How a 32×32 image becomes 28×28 (DESIGN §2): SVHN is resized nearest-neighbour, MNIST-M is
+/// How a 32×32 image becomes 28×28 (docs/design.md §2.2): SVHN is resized nearest-neighbour, MNIST-M is
 /// MNIST padded by 2 so a centre crop puts the digit back on MNIST's grid.
 public enum DownscaleRule: Sendable {
     case nearest, centreCrop

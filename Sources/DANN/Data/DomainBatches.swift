@@ -26,7 +26,7 @@ public struct DataConfig: Sendable {
     }
 }
 
-/// One rank's view of the training stream (DESIGN §3): which samples global step s uses, and this rank's
+/// One rank's view of the training stream (docs/design.md §3.3–§3.4): which samples global step s uses, and this rank's
 /// shard of them loaded from the files one source epoch at a time.
 public final class DomainBatches {
     public let config: DataConfig

@@ -33,7 +33,7 @@ public struct MNISTDataset: DigitDataset {
     public let labelsPath: String
     public var path: String { imagesPath }
 
-    /// Official file names under `DIR/mnist/` (DESIGN §4).
+    /// Official file names under `DIR/mnist/` (docs/design.md §4.1).
     public static func files(_ split: Split) -> (images: String, labels: String) {
         let stem = split == .train ? "train" : "t10k"
         return ("\(stem)-images-idx3-ubyte.gz", "\(stem)-labels-idx1-ubyte.gz")

@@ -1,4 +1,4 @@
-/// Turns raw images into the network's input per DESIGN §2: Float CHW 3×S×S in [0,1] (S = 28 or 32),
+/// Turns raw images into the network's input per docs/design.md §2.2: Float CHW 3×S×S in [0,1] (S = 28 or 32),
 /// grey replicated to 3 channels; 28×28 grey padded with zeros by 2 at S = 32; 32×32 shrunk to 28 by
 /// nearest neighbour (SVHN, source index floor(i·32/28)) or a centre crop (MNIST-M). With `normalize`,
 /// x ↦ (x − 0.5) / 0.5, i.e. [−1, 1] (torchvision `Normalize((0.5,)*3, (0.5,)*3)` after padding).

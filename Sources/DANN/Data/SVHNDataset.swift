@@ -10,7 +10,7 @@ public struct SVHNDataset: DigitDataset {
     let x: MATFile.Variable
     let y: MATFile.Variable
 
-    /// Official file names under `DIR/svhn/` (DESIGN §4).
+    /// Official file names under `DIR/svhn/` (docs/design.md §4.1).
     public static func fileName(_ split: Split) -> String { "\(split.rawValue)_32x32.mat" }
 
     /// Lists the variables (no pixel is decompressed) and checks X and y: names, classes, shapes.

@@ -1,4 +1,4 @@
-/// The global sample order of DESIGN §3 as pure functions, independent of the number of ranks.
+/// The global sample order of docs/design.md §3.3 as pure functions, independent of the number of ranks.
 ///
 /// Generator (so a Python twin can reproduce it): SplitMix64 with 64-bit wrapping arithmetic,
 ///     state += 0x9E3779B97F4A7C15; z = state

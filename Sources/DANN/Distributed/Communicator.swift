@@ -1,6 +1,6 @@
 import Foundation
 
-/// What the trainer needs from a group of cooperating processes (DESIGN.md §3). The training code sees only
+/// What the trainer needs from a group of cooperating processes (docs/design.md §3.1). The training code sees only
 /// this protocol; `SingleProcessCommunicator` and `MPICommunicator` are the two implementations.
 /// All calls are collective (every rank must make them in the same order) except `abort`.
 public protocol Communicator: AnyObject {

@@ -12,7 +12,7 @@ public final class MetricsCSV {
     public let columns: [String]
     private let handle: FileHandle
 
-    /// The columns every run starts with (DESIGN §4).
+    /// The columns every run starts with (docs/design.md §4.2).
     public static let leadingColumns = ["step", "epoch", "lr", "lambda", "label_loss", "domain_loss"]
 
     /// `leadingColumns`, then `middle` (accuracies, timings...), then `images_per_s` last.

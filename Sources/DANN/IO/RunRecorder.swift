@@ -1,6 +1,6 @@
 import Foundation
 
-/// Writes the run directory of DESIGN.md §4 from rank 0: config.json, metrics.csv, a TensorBoard event
+/// Writes the run directory of docs/design.md §4.2 from rank 0: config.json, metrics.csv, a TensorBoard event
 /// file with the same scalar names, and plots/*.png refreshed at every evaluation.
 public final class RunRecorder: TrainingCallback {
     public let directory: String

@@ -20,7 +20,7 @@ public struct EvalResult: Equatable, Sendable {
     public var key: String { "\(dataset.rawValue)_test" }
 }
 
-/// Label accuracy of a model on the test sets present under a data directory (DESIGN §3): each rank
+/// Label accuracy of a model on the test sets present under a data directory (docs/design.md §3.8): each rank
 /// classifies only its contiguous slice of every test set and the correct counts are summed through the
 /// communicator. The trainer calls `evaluate` every `--eval-every` steps, so the slices are read once and
 /// kept raw (UInt8, a few MB), and each call reuses one input buffer: after the first call nothing is

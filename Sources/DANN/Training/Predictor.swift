@@ -11,7 +11,7 @@ public struct Prediction: Equatable, Sendable {
     public var confidence: Float { probabilities[digit] }
 }
 
-/// Classifies arbitrary images the way the training data was fed to the network (DESIGN §2):
+/// Classifies arbitrary images the way the training data was fed to the network (docs/design.md §2.2):
 ///
 /// 1. RGB, grey replicated (`ImageReader` already delivers RGB);
 /// 2. with `invert`, every sample x ↦ 255 − x (for dark digits on a light background; MNIST is light on dark);

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The training loop (DESIGN.md §2–§3): every rank fills its slice of the global batch, computes its share
+/// The training loop (docs/design.md §2–§3): every rank fills its slice of the global batch, computes its share
 /// of the gradient, the shares are summed over ranks, and every rank takes the same SGD step. Rank 0 alone
 /// reports to the callbacks and writes checkpoints.
 public final class Trainer {
