@@ -84,7 +84,8 @@ launcher() {   # launcher NP FLAGS: the mpirun command line of one attempt, in t
     read -r -a extra <<< "$2"
     launch=(mpirun -np "$ranks")
     [[ " $2 " == *" --bind-to "* ]] || launch+=(--bind-to none)
-    # Only on this machine: with a hostfile, more ranks than its slots is a mistake mpirun should report.
+    # More ranks than cores here needs --oversubscribe; with hosts named, their slots decide, and more ranks
+    # than slots is a mistake mpirun should report rather than hide.
     if [ "$ranks" -gt "$(nproc)" ]; then
         local remote=0
         for word in "${extra[@]}"; do case "$word" in --hostfile|--machinefile|-H|--host|-hostfile) remote=1 ;; esac; done
@@ -126,8 +127,8 @@ while :; do
     # stderr goes to the terminal as usual and to a file, to tell the failure's kind afterwards.
     exec {errors}> >(tee "$log" >&2)
     tee_pid=$!
-    # In the background so that a signal to this script is handled (and forwarded) at once; mpirun would
-    # otherwise read this script's stdin.
+    # In the background, so that a signal to this script is handled (and passed on) at once, not when mpirun
+    # ends; stdin from /dev/null, as mpirun reads its stdin (to forward it to rank 0) and would take ours.
     "${launch[@]}" "$binary" train "${arguments[@]}" < /dev/null 2>&"$errors" &
     job=$!
     exec {errors}>&-
