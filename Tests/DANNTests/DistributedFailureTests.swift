@@ -192,25 +192,32 @@ final class DistributedFailureTests: XCTestCase {
     }
 }
 
-/// An mpirun job running in the background, its output going to files the test can watch.
+/// An mpirun job running in the background (or a script that starts one), its output going to files the
+/// test can watch.
 final class MPIJob {
     let process = Process()
     private let directory: URL
     private let outURL: URL, errURL: URL
 
-    init(ranks: Int, _ arguments: [String], test: XCTestCase) throws {
+    convenience init(ranks: Int, _ arguments: [String], test: XCTestCase) throws {
         try test.requireMPIRun()
+        var environment = test.environmentWithoutLauncher()
+        environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        try self.init(command: test.mpirunPath,
+                      ["--allow-run-as-root", "--oversubscribe", "--mca", "btl", "self,vader", "--bind-to", "none",
+                       "-np", String(ranks), try test.executable()] + arguments,
+                      environment: environment)
+    }
+
+    init(command path: String, _ arguments: [String], environment: [String: String]) throws {
         directory = TestPaths.temporaryDirectory("mpi-job")
         outURL = directory.appendingPathComponent("stdout")
         errURL = directory.appendingPathComponent("stderr")
         _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
         _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        var environment = test.environmentWithoutLauncher()
-        environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-        environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-        process.executableURL = URL(fileURLWithPath: test.mpirunPath)
-        process.arguments = ["--allow-run-as-root", "--oversubscribe", "--mca", "btl", "self,vader", "--bind-to", "none",
-                             "-np", String(ranks), try test.executable()] + arguments
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
         process.environment = environment
         process.standardOutput = try FileHandle(forWritingTo: outURL)
         process.standardError = try FileHandle(forWritingTo: errURL)
