@@ -1,9 +1,10 @@
 // swift-tools-version:5.9
 import PackageDescription
 
-// Release builds drop bounds/overflow checks in the library: its kernels already work on
-// unsafe pointers and every shape is validated once at the API boundary.
-let fastMath: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+// Release builds keep Swift's checks (preconditions, overflow, bounds): the kernels work on unsafe pointers
+// already, and -Ounchecked measured within noise of -O (bench --thread-clock, 1 thread, Xeon: small 1.5 %,
+// small-bn 0 %, seed-bn 2.7 % ± 5 % faster) while it removed the preconditions that guard the gradient sync.
+let fastMath: [SwiftSetting] = [.unsafeFlags(["-wmo"], .when(configuration: .release))]
 
 let package = Package(
     name: "dann-dist",

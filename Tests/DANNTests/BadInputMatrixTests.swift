@@ -112,18 +112,18 @@ final class BadInputMatrixTests: XCTestCase {
         let eval = { (dir: String) in ["eval", "--checkpoint", Self.pretrained, "--data", dir] }
         let t10kLabels = "t10k-labels-idx1-ubyte.gz", t10kImages = "t10k-images-idx3-ubyte.gz"
         var cases = [
-            Case(name: "labels claim 2^31", arguments: eval(try dataDirectory("huge-labels", mnist: [t10kLabels: hugeLabels])), names: t10kLabels),
+            Case(name: "labels claim 2^31", arguments: eval(try dataDirectory("huge-labels", mnist: [t10kLabels: try Self.gzip(hugeLabels)])), names: t10kLabels),
             Case(name: "both claim 2^31",
-                 arguments: eval(try dataDirectory("huge-both", mnist: [t10kLabels: hugeLabels, t10kImages: Data(hugeImages)])),
+                 arguments: eval(try dataDirectory("huge-both", mnist: [t10kLabels: try Self.gzip(hugeLabels), t10kImages: try Self.gzip(Data(hugeImages))])),
                  names: "t10k-"),
             Case(name: "gzip CRC wrong", arguments: eval(try dataDirectory("crc", mnist: [t10kImages: wrongCRC])), names: t10kImages),
             Case(name: "deflate byte flipped", arguments: eval(try dataDirectory("flip", mnist: [t10kImages: flipped])), names: t10kImages),
             Case(name: "gzip truncated", arguments: eval(try dataDirectory("trunc", mnist: [t10kImages: Data(truncated)])), names: t10kImages),
             Case(name: "not gzip", arguments: eval(try dataDirectory("garbage", mnist: [t10kImages: Data("hello".utf8)])), names: t10kImages),
-            Case(name: "label count negative", arguments: eval(try dataDirectory("negative", mnist: [t10kLabels: negative])), names: t10kLabels),
+            Case(name: "label count negative", arguments: eval(try dataDirectory("negative", mnist: [t10kLabels: try Self.gzip(negative)])), names: t10kLabels),
             Case(name: "training labels 2^31",
                  arguments: ["train", "--source", "mnist", "--target", "mnist", "--steps", "1", "--out", "OUT", "--data",
-                             try dataDirectory("train-huge", mnist: ["train-labels-idx1-ubyte.gz": hugeLabels])],
+                             try dataDirectory("train-huge", mnist: ["train-labels-idx1-ubyte.gz": try Self.gzip(hugeLabels)])],
                  names: "train-labels-idx1-ubyte.gz"),
             Case(name: "data folder missing", arguments: ["train", "--source", "mnist", "--target", "mnist", "--out", "OUT",
                                                           "--data", Self.work.appendingPathComponent("nowhere").path], names: "nowhere"),
@@ -150,7 +150,7 @@ final class BadInputMatrixTests: XCTestCase {
             return url.path
         }
         let nanWeight = try file("nan-weight", try Self.poke(model, tensor: "E.0.weight", element: 7, value: .nan))
-        let infBias = try file("inf-bias", try Self.poke(model, tensor: "C.6.bias", element: 3, value: -.infinity))
+        let infBias = try file("inf-bias", try Self.poke(model, tensor: "G_c.6.bias", element: 3, value: -.infinity))
         let negativeVariance = try file("negative-var", try Self.poke(model, tensor: "E.1.running_var", element: 0, value: -1))
         let hugeInput = try file("huge-input", try Self.rewriteHeader(model) { $0.replacingOccurrences(of: "\"input_size\":\"28\"", with: "\"input_size\":\"100000\"") })
         let truncated = try file("truncated", model.prefix(model.count - 100))
@@ -174,7 +174,7 @@ final class BadInputMatrixTests: XCTestCase {
         let danglingLatest = try spoiledRun("dangling") { try "step-99999999\n".write(to: $0.appendingPathComponent("latest"), atomically: true, encoding: .utf8) }
         let nanModel = try spoiledRun("nan-model") { checkpoints in
             let weights = try latest(checkpoints).appendingPathComponent(ModelFile.fileName)
-            try Self.poke(try Data(contentsOf: weights), tensor: "D.0.weight", element: 11, value: .nan).write(to: weights)
+            try Self.poke(try Data(contentsOf: weights), tensor: "G_d.0.weight", element: 11, value: .nan).write(to: weights)
         }
         let resume = { (run: String) in ["train", "--resume", "--out", run, "--data", Self.repositoryData] }
         let digit = TestPaths.repositoryData.appendingPathComponent("../Tests").path  // any folder: predict fails on the model first
@@ -182,7 +182,7 @@ final class BadInputMatrixTests: XCTestCase {
             Case(name: "init NaN weight", arguments: ["train", "--out", "OUT", "--arch", "small-bn", "--init", nanWeight], names: nanWeight),
             Case(name: "eval NaN weight", arguments: ["eval", "--checkpoint", nanWeight, "--data", Self.repositoryData], names: "E.0.weight"),
             Case(name: "predict NaN weight", arguments: ["predict", "--checkpoint", nanWeight, "--json", digit], names: nanWeight),
-            Case(name: "eval infinite bias", arguments: ["eval", "--checkpoint", infBias, "--data", Self.repositoryData], names: "C.6.bias"),
+            Case(name: "eval infinite bias", arguments: ["eval", "--checkpoint", infBias, "--data", Self.repositoryData], names: "G_c.6.bias"),
             Case(name: "eval negative variance", arguments: ["eval", "--checkpoint", negativeVariance, "--data", Self.repositoryData], names: "running_var"),
             Case(name: "input_size 100000", arguments: ["eval", "--checkpoint", hugeInput, "--data", Self.repositoryData], names: "input_size"),
             Case(name: "model truncated", arguments: ["eval", "--checkpoint", truncated, "--data", Self.repositoryData], names: truncated),
@@ -190,7 +190,7 @@ final class BadInputMatrixTests: XCTestCase {
             Case(name: "checkpoint missing", arguments: ["eval", "--checkpoint", Self.work.appendingPathComponent("none.safetensors").path], names: "none.safetensors"),
             Case(name: "resume NaN momentum", arguments: resume(nanMomentum), names: "momentum.E.0.weight"),
             Case(name: "resume dangling latest", arguments: resume(danglingLatest), names: "latest"),
-            Case(name: "resume NaN model", arguments: resume(nanModel), names: "D.0.weight"),
+            Case(name: "resume NaN model", arguments: resume(nanModel), names: "G_d.0.weight"),
             Case(name: "resume nothing there", arguments: ["train", "--resume", "--out", Self.work.appendingPathComponent("never").path], names: "never"),
         ]
     }
@@ -207,10 +207,13 @@ final class BadInputMatrixTests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.stderr)
     }
 
-    static func gunzip(_ data: Data) throws -> Data {
-        let packed = work.appendingPathComponent("\(UUID().uuidString).gz"), unpacked = work.appendingPathComponent(UUID().uuidString)
+    static func gzip(_ data: Data) throws -> Data { try pipe(data, through: "gzip -c") }
+    static func gunzip(_ data: Data) throws -> Data { try pipe(data, through: "gzip -dc") }
+
+    static func pipe(_ data: Data, through command: String) throws -> Data {
+        let packed = work.appendingPathComponent(UUID().uuidString), unpacked = work.appendingPathComponent(UUID().uuidString)
         try data.write(to: packed)
-        let result = try ChildProcess.runTool("/bin/sh", ["-c", "gzip -dc '\(packed.path)' > '\(unpacked.path)'"])
+        let result = try ChildProcess.runTool("/bin/sh", ["-c", "\(command) < '\(packed.path)' > '\(unpacked.path)'"])
         XCTAssertEqual(result.status, 0, result.stderr)
         return try Data(contentsOf: unpacked)
     }

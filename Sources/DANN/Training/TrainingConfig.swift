@@ -74,7 +74,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// Rejects values no run can use, with the flag's name.
     public func validate(ranks: Int = 1) throws {
         func check(_ ok: Bool, _ message: String) throws { if !ok { throw DANNError(message) } }
-        _ = try Architecture.named(arch)
+        do { _ = try Architecture.named(arch) } catch let error as DANNError { throw DANNError("--arch: \(error.message)") }
         try check(Architecture.inputSizes.contains(inputSize), "--input-size must be 28 or 32, not \(inputSize)")
         try check(batchSize > 0, "--batch-size must be positive, not \(batchSize)")
         try check(batchSize >= ranks, "--batch-size \(batchSize) is smaller than the \(ranks) ranks: every rank needs a sample")
