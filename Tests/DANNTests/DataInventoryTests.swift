@@ -35,15 +35,20 @@ final class DataInventoryTests: XCTestCase {
         try FileManager.default.removeItem(atPath: bad)
         try DataFixtures.write([0x1f, 0x8b, 8, 0, 0, 0], to: bad)
         DataFixtures.assertFileError(bad, "truncated gzip stream") { try DataInventory.info(dataDir: dir.path) }
-        // A damaged image file is caught too, although its header reads fine.
+        // A damaged image file is caught too, although its header reads fine (here: a wrong gzip CRC-32).
         try FileManager.default.removeItem(atPath: bad)
         try FileManager.default.createSymbolicLink(atPath: bad, withDestinationPath: "\(DataFixtures.mnistDir)/t10k-labels-idx1-ubyte.gz")
         let images = dir.appendingPathComponent("mnist/t10k-images-idx3-ubyte.gz").path
-        let whole = try Data(contentsOf: URL(fileURLWithPath: images))
+        let whole = [UInt8](try Data(contentsOf: URL(fileURLWithPath: images)))
         try FileManager.default.removeItem(atPath: images)
-        try whole.prefix(5000).write(to: URL(fileURLWithPath: images))
+        var damaged = whole
+        damaged[whole.count - 8] ^= 0xFF
+        try DataFixtures.write(damaged, to: images)
         XCTAssertNoThrow(try openDataset(.mnist, .test, dataDir: dir.path))
-        DataFixtures.assertFileError(images, "truncated gzip stream") { try DataInventory.info(dataDir: dir.path) }
+        DataFixtures.assertFileError(images, "corrupt gzip data: incorrect data check") { try DataInventory.info(dataDir: dir.path) }
+        // Cut to 5,000 bytes it is refused on opening: 10,000 images cannot come out of what is left.
+        try DataFixtures.write(Array(whole.prefix(5000)), to: images)
+        DataFixtures.assertFileError(images, "header promises 10000 images of 28×28") { try openDataset(.mnist, .test, dataDir: dir.path) }
     }
 
     func testVerify() throws {

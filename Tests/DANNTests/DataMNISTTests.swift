@@ -94,15 +94,19 @@ final class DataMNISTTests: XCTestCase {
     }
 
     func testCountLargerThanData() throws {
+        // A short file is refused as soon as its header is read: the count must fit the bytes after it.
         let (i, l) = try pair(images: idx(dims: [3, 28, 28], payload: 2 * 784 + 100), labels: idx(dims: [3]))
-        let d = try MNISTDataset(split: .test, imagesPath: i, labelsPath: l)
-        DataFixtures.assertFileError(i, "truncated: image 2 of the 3 promised") { try d.load(indices: [0]) }
+        DataFixtures.assertFileError(i, "header promises 3 images of 28×28 (2352 bytes) but the file can hold at most 1668") {
+            try MNISTDataset(split: .test, imagesPath: i, labelsPath: l)
+        }
         let (i2, l2) = try pair(images: idx(dims: [3, 28, 28], payload: 3 * 784 + 1), labels: idx(dims: [3]))
         DataFixtures.assertFileError(i2, "longer than its header") {
             try MNISTDataset(split: .test, imagesPath: i2, labelsPath: l2).load(indices: [0])
         }
         let (i3, l3) = try pair(images: idx(dims: [2, 28, 28]), labels: idx(dims: [2], payload: 1) )
-        DataFixtures.assertFileError(l3, "truncated") { try MNISTDataset(split: .test, imagesPath: i3, labelsPath: l3).allLabels() }
+        DataFixtures.assertFileError(l3, "header promises 2 labels (2 bytes) but the file can hold at most 1") {
+            try MNISTDataset(split: .test, imagesPath: i3, labelsPath: l3).allLabels()
+        }
     }
 
     func testLabelOutOfRange() throws {

@@ -39,8 +39,9 @@ public enum DataInventory {
             for split in [Split.train, .test] where DataPaths.isPresent(name, split, dataDir: dataDir) {
                 let (dataset, note) = try openDataset(name, split, dataDir: dataDir)
                 // Read each file to its end so a damaged one is reported here, not mid-training: MNIST's
-                // loader always streams the whole image file; SVHN's stops after the last index asked for;
-                // the MNIST-M archive was already streamed whole to list it.
+                // loader always streams the whole image file; SVHN's reads X to its end (checking the zlib
+                // Adler-32) after the last index asked for; the MNIST-M archive was already streamed whole,
+                // gzip CRC-32 included, to list it.
                 switch name {
                 case .mnist: _ = try dataset.load(indices: [])
                 case .svhn: _ = try dataset.load(indices: [dataset.count - 1])

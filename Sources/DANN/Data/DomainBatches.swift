@@ -65,6 +65,10 @@ public final class DomainBatches {
         let (s, sNote) = try openDataset(config.source, .train, dataDir: config.dataDir)
         let (t, tNote) = try openDataset(config.target, .train, dataDir: config.dataDir)
         notes = [sNote, tNote].compactMap { $0 }
+        // Blame an empty split on its file here; past this point an empty source reads as "fewer than one batch".
+        for dataset in [s, t] where dataset.count <= 0 {
+            throw DANNError.file(dataset.path, "holds no samples (count \(dataset.count))")
+        }
         source = LimitedDataset(s, limit: config.limitSource)
         target = LimitedDataset(t, limit: config.limitTarget)
         sourceCount = source.count

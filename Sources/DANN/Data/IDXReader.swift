@@ -20,6 +20,14 @@ struct IDXHeader {
         let dims = (0..<expectedDims).map { d in
             raw[4 * d ..< 4 * d + 4].reduce(0) { $0 << 8 | Int($1) }
         }
+        let shape = dims.map(String.init).joined(separator: "×")
+        guard !dims.contains(0) else {
+            throw DANNError.file(path, "IDX header promises \(shape) entries: an empty dimension holds no data")
+        }
+        // Everything the readers and samplers allocate follows the header's count, so it must fit in the
+        // bytes the file can still deliver before anyone trusts it.
+        let what = expectedDims == 1 ? "\(dims[0]) labels" : "\(dims[0]) images of \(dims.dropFirst().map(String.init).joined(separator: "×"))"
+        try stream.requireAvailable(checkedProduct(dims), what)
         return IDXHeader(dims: dims)
     }
 }

@@ -95,17 +95,11 @@ struct MATFile {
             let end = offset + 8 + padded
             let inFile = min(fileSize, end) - offset - 8
             if dataType == .matrix || dataType == .compressed {
-                let body: ByteStream = dataType == .compressed
-                    ? try InflateStream(source: file, gzip: false, compressedBytes: inFile,
-                                        label: "\(path) (compressed element at offset \(offset))")
-                    : file
                 var variable: Variable
                 do {
-                    let inner = dataType == .compressed ? try readTag(body) : tag
-                    guard inner.type == DataType.matrix.rawValue else {
-                        throw DANNError.file(path, "compressed element at offset \(offset) holds data type \(inner.type), expected miMATRIX (14)")
-                    }
-                    let header = try readMatrixHeader(body, elementOffset: offset)
+                    let matrix = try openMatrix(file, offset: offset, tag: tag, truncated: end > fileSize,
+                                                label: "\(path) (compressed element at offset \(offset))")
+                    let header = matrix.header
                     variable = Variable(name: header.name, classID: header.classID, complex: header.complex,
                                         dims: header.dims, offset: offset, compressed: dataType == .compressed,
                                         truncated: end > fileSize)
@@ -142,30 +136,82 @@ struct MATFile {
         let file = try FileStream(file: path)
         try file.skip(variable.offset, what: "element")
         let tag = try readTag(file)
+        let matrix = try openMatrix(file, offset: variable.offset, tag: tag, truncated: variable.truncated,
+                                    label: "\(path) (variable \(variable.name))")
+        guard let real = matrix.real, let type = matrix.type else {
+            throw DANNError.file(path, "variable \(variable.name) is \(variable.className), not a numeric array")
+        }
+        return (type, real.count, matrix.body, real.small)
+    }
+
+    /// Numeric array classes (double … uint64): their real part follows the name.
+    static func isNumeric(_ classID: UInt32) -> Bool { (6...15).contains(classID) }
+
+    /// A top-level miMATRIX read up to its real part's data.
+    private struct OpenedMatrix {
+        var header: MatrixHeader
+        /// The real part's tag and storage type (numeric classes only).
+        var real: Tag?
+        var type: DataType?
+        /// Positioned at the real part's first byte.
+        var body: ByteStream
+    }
+
+    /// Reads a top-level element (miMATRIX, or miCOMPRESSED holding one) whose tag has just been read from
+    /// `file`, up to its real part. Every length inside is checked against what holds it before it is
+    /// used: the inner miMATRIX against what the compressed bytes can expand to, the real part against the
+    /// rest of its element and against the dimensions. `truncated` elements (see `variables`) are only
+    /// checked against their declared lengths, as the file does not hold them whole.
+    private func openMatrix(_ file: FileStream, offset: Int, tag: Tag, truncated: Bool, label: String) throws -> OpenedMatrix {
         let body: ByteStream
-        if variable.compressed {
-            let available = min(tag.count, fileSize - variable.offset - 8)
-            body = try InflateStream(source: file, gzip: false, compressedBytes: available,
-                                     label: "\(path) (variable \(variable.name))")
-            _ = try readTag(body)
+        let matrixEnd: Int
+        if tag.type == DataType.compressed.rawValue {
+            let inFile = min(tag.count, fileSize - offset - 8)
+            body = try InflateStream(source: file, gzip: false, compressedBytes: inFile, label: label)
+            let inner = try readTag(body)
+            guard inner.type == DataType.matrix.rawValue else {
+                throw DANNError.file(path, "compressed element at offset \(offset) holds data type \(inner.type), expected miMATRIX (14)")
+            }
+            if !truncated { try body.requireAvailable(inner.count, "a miMATRIX in the compressed element at offset \(offset)") }
+            matrixEnd = 8 + inner.count
         } else {
             body = file
+            matrixEnd = offset + 8 + tag.count
         }
-        _ = try readMatrixHeader(body, elementOffset: variable.offset)
+        let header = try readMatrixHeader(body, elementOffset: offset)
+        guard MATFile.isNumeric(header.classID) else { return OpenedMatrix(header: header, body: body) }
         let real = try readTag(body)
+        var left = matrixEnd - body.position
+        if !truncated { left = min(left, body.maxRemaining) }
+        let type = try checkRealPart(real, header, bytesLeft: left)
+        return OpenedMatrix(header: header, real: real, type: type, body: body)
+    }
+
+    /// The storage type of a numeric real part, after checking that its length holds exactly the values
+    /// the dimensions call for and fits in the `bytesLeft` of its element.
+    private func checkRealPart(_ real: Tag, _ header: MatrixHeader, bytesLeft: Int) throws -> DataType {
+        let name = header.name, shape = header.dims.map(String.init).joined(separator: "×")
         guard let type = DataType(rawValue: real.type), type.rawValue <= DataType.uint64.rawValue, type != .matrix else {
-            throw DANNError.file(path, "variable \(variable.name): real part has data type \(real.type), expected a numeric type")
+            throw DANNError.file(path, "variable \(name): real part has data type \(real.type), expected a numeric type")
         }
         guard real.count % type.size == 0 else {
-            throw DANNError.file(path, "variable \(variable.name): real part of \(real.count) bytes is not a whole number of \(type) values")
+            throw DANNError.file(path, "variable \(name): real part of \(real.count) bytes is not a whole number of \(type) values")
         }
-        return (type, real.count, body, real.small)
+        let values = real.count / type.size
+        guard let elements = checkedProduct(header.dims), values == elements else {
+            throw DANNError.file(path, "variable \(name): real part holds \(values) values but its dimensions \(shape) need \(checkedProduct(header.dims).map(String.init) ?? "more than any file holds")")
+        }
+        guard real.small != nil || real.count <= bytesLeft else {
+            throw DANNError.file(path, "variable \(name): real part of \(real.count) bytes runs past its element (at most \(bytesLeft) bytes left)")
+        }
+        return type
     }
 
     /// Reads a whole (small) numeric real part as Double, whatever its storage type.
     func readDoubles(_ variable: Variable) throws -> [Double] {
         let (type, count, stream, small) = try openRealPart(variable)
         let bytes = try small ?? stream.readBytes(count, what: "variable \(variable.name) data")
+        try stream.drain()
         let n = count / type.size
         return (0..<n).map { i in
             let raw = bytes[i * type.size ..< (i + 1) * type.size]
@@ -244,8 +290,13 @@ struct MATFile {
         guard nameTag.type == DataType.int8.rawValue || nameTag.type == DataType.uint8.rawValue else {
             throw DANNError.file(path, "\(where_): array name is not miINT8")
         }
-        return MatrixHeader(classID: flagWord & 0xFF, complex: flagWord & 0x800 != 0, dims: dims,
-                            name: String(decoding: nameBytes, as: UTF8.self))
+        let name = String(decoding: nameBytes, as: UTF8.self)
+        // Dimensions are signed in the format but a negative one is meaningless; left in, it turns into
+        // negative counts and out-of-range slices downstream (release builds do not check bounds).
+        if let bad = dims.first(where: { $0 < 0 }) {
+            throw DANNError.file(path, "\(where_): variable \(name) has dimension \(bad) (\(dims.map(String.init).joined(separator: "×"))); dimensions cannot be negative")
+        }
+        return MatrixHeader(classID: flagWord & 0xFF, complex: flagWord & 0x800 != 0, dims: dims, name: name)
     }
 }
 

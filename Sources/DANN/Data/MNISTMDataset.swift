@@ -63,6 +63,7 @@ public struct MNISTMDataset: DigitDataset {
             names.append(lineName)
             labels.append(digit - UInt8(ascii: "0"))
         }
+        guard !names.isEmpty else { throw DANNError.file(labelsPath, "lists no images") }
         self.names = names
         self.labels = labels
     }
@@ -107,6 +108,9 @@ public struct MNISTMDataset: DigitDataset {
             if let missing = wanted.keys.sorted().first {
                 throw DANNError.file(archive, "\(folderName)/\(missing) is not in the archive")
             }
+            // The loop stops at the last wanted member; the gzip CRC-32 at the end of the archive is what
+            // vouches for the pixels just decoded, so read on to it (well under a second for MNIST-M).
+            try tar.finish()
         }
         return RawImages(count: indices.count, channels: 3, height: 32, width: 32, pixels: pixels,
                          labels: indices.map { labels[$0] }, downscale: .centreCrop)
@@ -149,6 +153,8 @@ final class ArchiveListing: @unchecked Sendable {
                 }
             }
         }
+        // `next` stops at the end-of-archive marker, before the gzip trailer: check it before trusting the labels.
+        try tar.finish()
     }
 }
 

@@ -35,6 +35,7 @@ public struct SVHNDataset: DigitDataset {
             throw DANNError.file(path, "variable y is \(y.complex ? "complex " : "")\(y.className), expected double")
         }
         let n = x.dims[3]
+        guard n > 0 else { throw DANNError.file(path, "variable X is \(x.shape): it holds no images") }
         guard y.dims.count == 2, y.dims.contains(1), y.dims[0] * y.dims[1] == n else {
             throw DANNError.file(path, "variable y is \(y.shape), expected \(n)×1 to match X's \(n) images")
         }
@@ -65,9 +66,11 @@ public struct SVHNDataset: DigitDataset {
         return try SVHNDataset.streamImages(file: file, x: x, count: count, indices: indices, labels: labels)
     }
 
-    /// Streams X once, keeping only the requested images (planar [k][r][c]); stops after the last one.
+    /// Streams X once, keeping only the requested images (planar [k][r][c]). After the last one it reads
+    /// on to the end of a compressed X so that zlib checks the stream's Adler-32: stopping early would let
+    /// flipped bytes through as wrong pixels. `verify: false` is only for files known to be cut short.
     static func streamImages(file: MATFile, x: MATFile.Variable, count: Int, indices: [Int],
-                             labels: [UInt8]?) throws -> RawImages {
+                             labels: [UInt8]?, verify: Bool = true) throws -> RawImages {
         let (type, bytes, stream, _) = try file.openRealPart(x)
         guard type == .uint8 else {
             throw DANNError.file(file.path, "variable X stores its data as \(type), expected miUINT8")
@@ -98,6 +101,7 @@ public struct SVHNDataset: DigitDataset {
                 }
             }
         }
+        if verify { try stream.drain() }
         return RawImages(count: indices.count, channels: 3, height: 32, width: 32, pixels: pixels,
                          labels: labels.map { l in indices.map { l[$0] } } ?? [UInt8](repeating: 0, count: indices.count))
     }
@@ -111,6 +115,8 @@ func readSVHNPrefixImages(path: String, count: Int) throws -> (header: String, x
     guard let x = try file.variables(allowTruncated: true).first(where: { $0.name == "X" }) else {
         throw DANNError.file(path, "MAT-file has no variable X")
     }
-    let images = try SVHNDataset.streamImages(file: file, x: x, count: x.dims[3], indices: Array(0..<count), labels: nil)
+    // The file is cut inside X, so its zlib stream has no trailer to check.
+    let images = try SVHNDataset.streamImages(file: file, x: x, count: x.dims[3], indices: Array(0..<count), labels: nil,
+                                              verify: false)
     return (file.headerText, x, images)
 }

@@ -39,7 +39,11 @@ final class TarReader {
             }
             let type = block[156]
             if type == UInt8(ascii: "L") {
-                // GNU long name: the data block holds the next member's name.
+                // GNU long name: the data block holds the next member's name. PATH_MAX-sized names are
+                // plenty; a larger size is a damaged header, refused before it is read into memory.
+                guard size <= TarReader.maxLongName else {
+                    throw DANNError.file(path, "tar long name at offset \(headerOffset) claims \(size) bytes (at most \(TarReader.maxLongName))")
+                }
                 let data = try stream.readBytes(size, what: "tar long name")
                 try stream.skip((512 - size % 512) % 512, what: "tar padding")
                 longName = String(decoding: data.prefix { $0 != 0 }, as: UTF8.self)
@@ -56,11 +60,24 @@ final class TarReader {
         }
     }
 
-    /// Reads the current member's data (call once, right after `next`).
-    func readData(_ entry: Entry) throws -> [UInt8] {
+    static let maxLongName = 1 << 16
+
+    /// Reads the current member's data (call once, right after `next`). Members read into memory are
+    /// small (label lists, 32×32 PNGs), so a size above `limit` is a damaged header, not data to hold.
+    func readData(_ entry: Entry, limit: Int = 1 << 26) throws -> [UInt8] {
+        guard entry.size <= limit else {
+            throw DANNError.file(path, "tar member \(entry.name) claims \(entry.size) bytes, more than the \(limit) a member read into memory may have")
+        }
         let data = try stream.readBytes(entry.size, what: "tar member \(entry.name)")
         pendingData -= entry.size
         return data
+    }
+
+    /// Reads on to the end of the underlying stream (past the end-of-archive blocks), so a tar.gz read
+    /// only in part still has its gzip CRC-32 and length checked.
+    func finish() throws {
+        try skipData()
+        try stream.drain()
     }
 
     private func skipData() throws {

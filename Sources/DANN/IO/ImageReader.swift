@@ -39,6 +39,14 @@ public enum ImageReader {
             guard width > 0, height > 0, width * height <= maximumPixels else {
                 throw DANNError.file(path, "PNG of \(width)x\(height) pixels is too large")
             }
+            // The pixel buffer is sized from the header, so the header must fit the file: even at one bit
+            // per pixel the image data is a filter byte plus ⌈width/8⌉ bytes per row, and deflate expands
+            // at most 1032:1. A tiny file claiming a huge image is refused before the allocation.
+            let leastData = height * (1 + (width + 7) / 8)
+            let mostData = memory.count.multipliedSaturated(by: InflateStream.maxExpansion)
+            guard leastData <= mostData else {
+                throw DANNError.file(path, "PNG header promises \(width)x\(height) pixels (at least \(leastData) bytes of image data) but its \(memory.count) bytes can hold at most \(mostData)")
+            }
             // Without this flag libpng takes 16-bit samples lacking gAMA/sRGB as linear light and
             // brightens them; nearly every such file is really sRGB-encoded.
             png.flags |= UInt32(PNG_IMAGE_FLAG_16BIT_sRGB)
