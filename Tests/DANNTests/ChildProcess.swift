@@ -123,44 +123,46 @@ extension XCTestCase {
     }
 }
 
-/// A child run whose own peak memory is known: spawned and reaped here with wait4, which returns that one
-/// child's rusage (Foundation's Process reaps its children itself and keeps the figure).
+/// A child run whose own peak memory is known: wait4 returns one child's rusage. A small python3 forks and
+/// execs the child: a child spawned straight from this process would report this process's own peak as its
+/// ru_maxrss (Linux keeps the old address space's high-water mark across execve, and posix_spawn's child
+/// shares ours until then), while the fork of a ~10 MB python starts from that python's size. The child runs
+/// under a 4 GB address-space limit, so a regression fails the test instead of the machine.
 struct MeasuredRun {
     let status: Int32
     /// The signal that ended the child (a trap is SIGILL or SIGTRAP), or nil for a normal exit.
     let signal: Int32?
-    let stdout: String
     let stderr: String
     let peakRSSBytes: Int
 
-    static func run(_ path: String, _ arguments: [String], environment: [String: String], timeout: Double = 120) throws -> MeasuredRun {
+    static func run(_ path: String, _ arguments: [String], environment: [String: String]) throws -> MeasuredRun {
         let directory = TestPaths.temporaryDirectory("measured-run")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let outPath = directory.appendingPathComponent("stdout").path, errPath = directory.appendingPathComponent("stderr").path
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        let argv = ([path] + arguments).map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, path, &actions, nil, argv, envp)
-        guard spawned == 0 else { throw SpawnFailure(message: "posix_spawn \(path): \(String(cString: strerror(spawned)))") }
-        var status: Int32 = 0
-        var usage = rusage()
-        let started = Date()
-        while wait4(pid, &status, WNOHANG, &usage) == 0 {
-            if Date().timeIntervalSince(started) > timeout { kill(pid, SIGKILL) }
-            usleep(10_000)
+        let errPath = directory.appendingPathComponent("stderr").path
+        let script = """
+        import os, resource, sys
+        exe, err, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+        pid = os.fork()
+        if pid == 0:
+            try:
+                resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+                os.dup2(os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), 2)
+                null = os.open('/dev/null', os.O_RDWR)
+                os.dup2(null, 0); os.dup2(null, 1)
+                os.execve(exe, [exe] + args, os.environ)
+            finally:
+                os._exit(127)
+        _, status, usage = os.wait4(pid, 0)
+        print(os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1, os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0, usage.ru_maxrss)
+        """
+        let result = try ChildProcess.run("/usr/bin/env", ["python3", "-c", script, path, errPath] + arguments, environment: environment)
+        let fields = result.stdout.split(whereSeparator: \.isWhitespace).compactMap { Int32($0) }
+        guard result.status == 0, fields.count == 3 else {
+            throw SpawnFailure(message: "the measuring python3 failed: \(result.stdout) \(result.stderr)")
         }
-        let signaled = (status & 0x7f) != 0 && (status & 0x7f) != 0x7f
-        return MeasuredRun(status: (status >> 8) & 0xff, signal: signaled ? status & 0x7f : nil,
-                           stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
+        return MeasuredRun(status: fields[0], signal: fields[1] != 0 ? fields[1] : nil,
                            stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "",
-                           peakRSSBytes: usage.ru_maxrss * 1024)
+                           peakRSSBytes: Int(fields[2]) * 1024)
     }
 }
 

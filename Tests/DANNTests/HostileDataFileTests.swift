@@ -122,36 +122,10 @@ final class HostileDataFileTests: XCTestCase {
         var maxRSSKiB: Int
     }
 
-    /// Runs the built dann-dist under a 4 GB address-space limit; returns its exit and wait4's ru_maxrss.
-    /// A small python3 forks and execs it: a child spawned straight from this process would report this
-    /// process's own peak as its ru_maxrss (Linux keeps the old address space's high-water mark across
-    /// execve, and posix_spawn's child shares ours until then), while the fork of a ~10 MB python starts
-    /// from that python's size, well under dann-dist's own.
     private func runMeasured(_ arguments: [String]) throws -> Measured {
-        let exe = try ChildProcess.executable()
-        let errPath = path("child-stderr-\(UUID().uuidString)")
-        let script = """
-        import os, resource, sys
-        exe, err, args = sys.argv[1], sys.argv[2], sys.argv[3:]
-        env = {k: v for k, v in os.environ.items() if not k.startswith(('OMPI_', 'PMIX_', 'PMI_'))}
-        pid = os.fork()
-        if pid == 0:
-            try:
-                resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
-                os.dup2(os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), 2)
-                null = os.open('/dev/null', os.O_RDWR)
-                os.dup2(null, 0); os.dup2(null, 1)
-                os.execve(exe, [exe] + args, env)
-            finally:
-                os._exit(127)
-        _, status, usage = os.wait4(pid, 0)
-        print(os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1, os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0, usage.ru_maxrss)
-        """
-        let out = String(decoding: try DataFixtures.run(["python3", "-c", script, exe, errPath] + arguments), as: UTF8.self)
-        let fields = out.split(whereSeparator: \.isWhitespace).compactMap { Int32($0) }
-        guard fields.count == 3 else { throw FixtureError("unexpected output from the measuring python: \(out)") }
-        let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-        return Measured(exitCode: fields[0] >= 0 ? fields[0] : nil, signal: fields[1], stderr: stderr, maxRSSKiB: Int(fields[2]))
+        let run = try MeasuredRun.run(try ChildProcess.executable(), arguments, environment: ChildProcess.environmentWithoutLauncher())
+        return Measured(exitCode: run.signal == nil ? run.status : nil, signal: run.signal ?? 0, stderr: run.stderr,
+                        maxRSSKiB: run.peakRSSBytes / 1024)
     }
 
     /// The peak of a child that fails at once ("not found"): process start-up, libraries, argument parsing.
