@@ -35,16 +35,11 @@ final class BenchmarkTests: XCTestCase {
     /// Runs the built executable on one small step and checks the JSON keys and their consistency.
     func testBenchJSONShape() throws {
         let b = 16
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try executable())
-        process.arguments = ["bench", "--arch", "small", "--steps", "1", "--warmup", "0", "--batch-size", String(b),
-                             "--threads", "1", "--peak-size", "256", "--json"]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0)
+        let result = try ChildProcess.runCLI(["bench", "--arch", "small", "--steps", "1", "--warmup", "0", "--batch-size", String(b),
+                                              "--threads", "1", "--peak-size", "256", "--json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let data = result.output
+        XCTAssertEqual(result.stdout.split(separator: "\n").count, 1, "one line (scripts/bench.sh reads a line per run)")
         let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any],
                                    String(decoding: data, as: UTF8.self))
         for key in ["images_per_s", "step_s", "gflops", "sgemm_peak_gflops", "fraction_of_peak", "flops_per_step"] {
@@ -70,17 +65,9 @@ final class BenchmarkTests: XCTestCase {
 
     /// A bad flag value is one error line and a non-zero exit, not a trap.
     func testBenchRejectsUnknownArchitecture() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try executable())
-        process.arguments = ["bench", "--arch", "huge", "--steps", "1"]
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let data = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 1)
-        let text = String(decoding: data, as: UTF8.self)
+        let result = try ChildProcess.runCLI(["bench", "--arch", "huge", "--steps", "1"])
+        XCTAssertEqual(result.status, 1)
+        let text = result.stderr
         XCTAssertTrue(text.contains("unknown architecture 'huge'"), text)
         XCTAssertEqual(text.split(separator: "\n").count, 1, text)
     }

@@ -4,17 +4,79 @@ import XCTest
 /// The result of a child process run by the tests.
 struct RunResult {
     let status: Int32
-    let stdout: String
+    /// Standard output as bytes (gzip, djpeg and python write binary); `stdout` is the same as text.
+    let output: Data
     let stderr: String
     let timedOut: Bool
+    var stdout: String { String(decoding: output, as: UTF8.self) }
 }
 
 /// Running the built `dann-dist` (alone or under mpirun) and other tools from tests.
 final class ChildProcessAnchor {}
 
+/// A child started in the background, its stdout and stderr going to files in a folder of its own (the
+/// children of mpirun inherit them, so nothing can block on a full pipe), stdin from `stdin` or /dev/null.
+/// Every launcher of the tests starts its process here.
+class BackgroundChild {
+    let process = Process()
+    private let directory: URL
+    private let outURL: URL, errURL: URL
+
+    init(_ path: String, _ arguments: [String], environment: [String: String], stdin: Data? = nil) throws {
+        directory = TestPaths.temporaryDirectory("child")
+        outURL = directory.appendingPathComponent("stdout")
+        errURL = directory.appendingPathComponent("stderr")
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.environment = environment
+        process.standardOutput = try FileHandle(forWritingTo: outURL)
+        process.standardError = try FileHandle(forWritingTo: errURL)
+        if let stdin {
+            let inURL = directory.appendingPathComponent("stdin")
+            try stdin.write(to: inURL)
+            process.standardInput = try FileHandle(forReadingFrom: inURL)
+        } else {
+            process.standardInput = FileHandle.nullDevice
+        }
+        try process.run()
+    }
+
+    var output: Data { (try? Data(contentsOf: outURL)) ?? Data() }
+    var stdout: String { String(decoding: output, as: UTF8.self) }
+    var stderr: String { (try? String(contentsOf: errURL, encoding: .utf8)) ?? "" }
+    var status: Int32 { process.terminationStatus }
+
+    func waitForStderr(_ text: String, timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if stderr.contains(text) { return true }
+            if !process.isRunning { return stderr.contains(text) }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        return false
+    }
+
+    /// True when the child ended within `timeout` seconds.
+    func waitForExit(timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        return !process.isRunning
+    }
+
+    /// Ends the child if it still runs (SIGTERM, then SIGKILL after `grace` seconds) and removes its files.
+    func cleanUp(grace: Double = 10) {
+        if process.isRunning {
+            process.terminate()
+            if !waitForExit(timeout: grace) { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
 enum ChildProcess {
-
-
     static func requireMPIRun() throws {
         guard FileManager.default.isExecutableFile(atPath: mpirunPath) else {
             throw XCTSkip("mpirun not found (install openmpi-bin): MPI communicator tests skipped")
@@ -24,6 +86,21 @@ enum ChildProcess {
     static var mpirunPath: String {
         let paths = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":").map(String.init)
         return paths.map { $0 + "/mpirun" }.first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/bin/mpirun"
+    }
+
+    /// The flags of every single-host mpirun in the tests: root allowed (containers run as root), more ranks
+    /// than cores, shared memory between the ranks, then `binding`.
+    static func mpirunFlags(binding: [String] = ["--bind-to", "none"]) -> [String] {
+        ["--allow-run-as-root", "--oversubscribe", "--mca", "btl", "self,vader"] + binding
+    }
+
+    /// This process's environment without an enclosing job's launcher variables, root allowed (Open MPI
+    /// refuses root unless told twice).
+    static func mpirunEnvironment() -> [String: String] {
+        var environment = environmentWithoutLauncher()
+        environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        return environment
     }
 
     /// The `dann-dist` built beside this test bundle (same products directory).
@@ -42,56 +119,39 @@ enum ChildProcess {
         ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") && !$0.key.hasPrefix("PMI_") }
     }
 
+    /// `dann-dist` on `ranks` ranks under mpirun with `mpirunFlags`.
     static func runMPI(ranks: Int, _ arguments: [String], binding: [String] = ["--bind-to", "none"], watchFor: String? = nil, deadlineAfterMatch: Double = 10) throws -> RunResult {
-        try requireMPIRun()
-        var environment = environmentWithoutLauncher()
-        // Containers run as root; Open MPI refuses that unless told twice.
-        environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-        environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-        let launcher = ["--allow-run-as-root", "--oversubscribe", "--mca", "btl", "self,vader"]
-            + binding + ["-np", String(ranks), try executable()]
-        return try run(mpirunPath, launcher + arguments, environment: environment, watchFor: watchFor, deadlineAfterMatch: deadlineAfterMatch)
+        try runMPIRun(["-np", String(ranks), try executable()] + arguments, binding: binding, watchFor: watchFor,
+                      deadlineAfterMatch: deadlineAfterMatch)
     }
 
-    /// Runs a command with output to files (children of mpirun inherit them, so nothing can block on a full
-    /// pipe); kills it if it outlives `timeout`, or `deadlineAfterMatch` seconds after `watchFor` appears in stderr.
-    static func run(_ path: String, _ arguments: [String], environment: [String: String], timeout: Double = 120,
-                     watchFor: String? = nil, deadlineAfterMatch: Double = 10) throws -> RunResult {
-        let directory = TestPaths.temporaryDirectory("mpi-run")
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let outURL = directory.appendingPathComponent("stdout"), errURL = directory.appendingPathComponent("stderr")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.environment = environment
-        process.standardOutput = try FileHandle(forWritingTo: outURL)
-        process.standardError = try FileHandle(forWritingTo: errURL)
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+    /// mpirun with `mpirunFlags` and `arguments` as given (an MPMD launch spells its own -np).
+    static func runMPIRun(_ arguments: [String], binding: [String] = ["--bind-to", "none"], watchFor: String? = nil, deadlineAfterMatch: Double = 10) throws -> RunResult {
+        try requireMPIRun()
+        return try run(mpirunPath, mpirunFlags(binding: binding) + arguments, environment: mpirunEnvironment(),
+                       watchFor: watchFor, deadlineAfterMatch: deadlineAfterMatch)
+    }
 
+    /// Runs a command to its end (a `BackgroundChild` waited for); kills it if it outlives `timeout`, or
+    /// `deadlineAfterMatch` seconds after `watchFor` appears in its stderr.
+    static func run(_ path: String, _ arguments: [String], environment: [String: String], stdin: Data? = nil, timeout: Double = 120,
+                    watchFor: String? = nil, deadlineAfterMatch: Double = 10) throws -> RunResult {
+        let child = try BackgroundChild(path, arguments, environment: environment, stdin: stdin)
+        defer { child.cleanUp() }
         let started = Date()
         var matchedAt: Date?
         var timedOut = false
-        while process.isRunning {
-            Thread.sleep(forTimeInterval: 0.05)
-            if let watchFor, matchedAt == nil, let text = try? String(contentsOf: errURL, encoding: .utf8), text.contains(watchFor) {
-                matchedAt = Date()
-            }
-            let overdue = Date().timeIntervalSince(started) > timeout
-                || (matchedAt.map { Date().timeIntervalSince($0) > deadlineAfterMatch } ?? false)
-            if overdue {
+        while child.process.isRunning {
+            Thread.sleep(forTimeInterval: 0.01)
+            if let watchFor, matchedAt == nil, child.stderr.contains(watchFor) { matchedAt = Date() }
+            if Date().timeIntervalSince(started) > timeout || (matchedAt.map { Date().timeIntervalSince($0) > deadlineAfterMatch } ?? false) {
                 timedOut = true
-                process.terminate()
-                process.waitUntilExit()
+                child.process.terminate()
                 break
             }
         }
-        process.waitUntilExit()
-        let stdout = (try? String(contentsOf: outURL, encoding: .utf8)) ?? ""
-        let stderr = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
-        return RunResult(status: process.terminationStatus, stdout: stdout, stderr: stderr, timedOut: timedOut)
+        child.process.waitUntilExit()
+        return RunResult(status: child.status, output: child.output, stderr: child.stderr, timedOut: timedOut)
     }
 
     /// The built `dann-dist` alone (no MPI launcher variables), output to files.
@@ -99,9 +159,9 @@ enum ChildProcess {
         try run(try executable(), arguments, environment: environmentWithoutLauncher(), timeout: timeout)
     }
 
-    /// Runs a tool to completion with this process's environment.
-    static func runTool(_ path: String, _ arguments: [String], timeout: Double = 300) throws -> RunResult {
-        try run(path, arguments, environment: ProcessInfo.processInfo.environment, timeout: timeout)
+    /// Runs a tool to completion with this process's environment (`/usr/bin/env` as `path` finds it on PATH).
+    static func runTool(_ path: String, _ arguments: [String], stdin: Data? = nil, timeout: Double = 300) throws -> RunResult {
+        try run(path, arguments, environment: ProcessInfo.processInfo.environment, stdin: stdin, timeout: timeout)
     }
 }
 

@@ -66,14 +66,7 @@ final class CommunicatorTests: XCTestCase {
 
     func testAffinityCountMatchesNproc() throws {
         // nproc (coreutils) counts the CPUs in this process's affinity mask via sched_getaffinity.
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["nproc"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let output = try ChildProcess.runTool("/usr/bin/env", ["nproc"]).stdout
         XCTAssertEqual(coresAllowedByAffinity(), Int(output.trimmingCharacters(in: .whitespacesAndNewlines)))
         XCTAssertEqual(defaultThreadsPerRank(localSize: 1), min(ProcessInfo.processInfo.activeProcessorCount, coresAllowedByAffinity()!))
     }

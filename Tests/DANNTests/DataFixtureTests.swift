@@ -42,23 +42,11 @@ enum DataFixtures {
     /// Runs a program and returns its stdout; fails the test when it exits non-zero.
     @discardableResult
     static func run(_ arguments: [String], stdin: Data? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> Data {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe(), input = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = input
-        try process.run()
-        if let stdin { input.fileHandleForWriting.write(stdin) }
-        try input.fileHandleForWriting.close()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        if process.terminationStatus != 0 {
-            XCTFail("\(arguments.prefix(2).joined(separator: " ")) failed: \(String(decoding: errors, as: UTF8.self))", file: file, line: line)
+        let result = try ChildProcess.runTool("/usr/bin/env", arguments, stdin: stdin)
+        if result.status != 0 {
+            XCTFail("\(arguments.prefix(2).joined(separator: " ")) failed: \(result.stderr)", file: file, line: line)
         }
-        return data
+        return result.output
     }
 
     /// Runs a python3 script (numpy/scipy available) and returns its stdout as text.

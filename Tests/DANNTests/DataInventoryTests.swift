@@ -58,6 +58,13 @@ final class DataInventoryTests: XCTestCase {
         XCTAssertEqual(byName["t10k-labels-idx1-ubyte.gz"], .ok)
         XCTAssertEqual(byName["train_32x32.mat"], .missing)
         XCTAssertEqual(byName["train_32x32.mat-sample"], .unknown)
+        // `data verify --json`: every key on every entry, null where there is no md5 or no published value.
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(DataInventory.verifyJSON(checks).utf8)) as? [[String: Any]])
+        XCTAssertEqual(json.count, checks.count)
+        for entry in json { XCTAssertEqual(Set(entry.keys), ["path", "status", "md5", "expected"]) }
+        let missing = try XCTUnwrap(json.first { ($0["path"] as? String)?.hasSuffix("svhn/train_32x32.mat") == true })
+        XCTAssertEqual(missing["status"] as? String, "missing")
+        XCTAssertTrue(missing["md5"] is NSNull)
         let labels = dir.appendingPathComponent("mnist/t10k-labels-idx1-ubyte.gz").path
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: labels)))
         bytes[100] ^= 1

@@ -36,6 +36,13 @@ final class DataSamplingTests: XCTestCase {
                           SampleOrder.permutation(n: 100, seed: 9, epoch: 0, stream: 1, shuffle: true))
     }
 
+    /// The published SplitMix64 sequence from state 0, and CounterRNG.mix as its single step.
+    func testSplitMix64ReferenceOutputs() {
+        var rng = SampleOrder.SplitMix64(state: 0)
+        XCTAssertEqual([rng.next(), rng.next(), rng.next()], [0xE220_A839_7B1D_CDAF, 0x6E78_9E6A_A1B9_65F4, 0x06C4_5D18_8009_454F])
+        XCTAssertEqual(CounterRNG.mix(0), 0xE220_A839_7B1D_CDAF)
+    }
+
     /// Rank slices against a naive dealer: sizes B/N (+1 for r < B mod N), contiguous, in rank order, covering B.
     func testRankSliceAgainstNaive() {
         for b in 0...40 {

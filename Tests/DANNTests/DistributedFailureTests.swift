@@ -8,7 +8,7 @@ final class DistributedFailureTests: XCTestCase {
     func testKilledRankEndsTheJobNonZeroWithinTenSeconds() throws {
         let out = TestPaths.temporaryDirectory("dist-kill")
         defer { try? FileManager.default.removeItem(at: out) }
-        let job = try MPIJob(ranks: 2, try distributedTrainArguments(out: out, steps: 100_000) + ["--verbose-ranks"], test: self)
+        let job = try MPIJob(ranks: 2, try distributedTrainArguments(out: out, steps: 100_000) + ["--verbose-ranks"])
         defer { job.cleanUp() }
         XCTAssertTrue(job.waitForStderr("[rank 1] step 2/", timeout: 120), job.stderr)
         let victim = try XCTUnwrap(job.rankPIDs[1], job.stderr)
@@ -27,7 +27,7 @@ final class DistributedFailureTests: XCTestCase {
         defer { for url in [straight, stopped] { try? FileManager.default.removeItem(at: url) } }
         // One epoch of 30 steps, a checkpoint (with fsync) every step.
         let steps = 30
-        let job = try MPIJob(ranks: 2, try distributedTrainArguments(out: stopped, steps: steps, limit: 360) + ["--verbose-ranks"], test: self)
+        let job = try MPIJob(ranks: 2, try distributedTrainArguments(out: stopped, steps: steps, limit: 360) + ["--verbose-ranks"])
         defer { job.cleanUp() }
         // Signalled as soon as it reports its pid (before its first step ends, since that one reads the shard),
         // so the stop comes well before the last step on any machine.
@@ -57,7 +57,7 @@ final class DistributedFailureTests: XCTestCase {
     func testSIGUSR1ToMpirunStopsTheJobCleanly() throws {
         let out = TestPaths.temporaryDirectory("dist-usr1")
         defer { try? FileManager.default.removeItem(at: out) }
-        let job = try MPIJob(ranks: 2, try distributedTrainArguments(out: out, steps: 100_000) + ["--verbose-ranks"], test: self)
+        let job = try MPIJob(ranks: 2, try distributedTrainArguments(out: out, steps: 100_000) + ["--verbose-ranks"])
         defer { job.cleanUp() }
         XCTAssertTrue(job.waitForStderr("[rank 1] step 2/", timeout: 120), job.stderr)
         XCTAssertEqual(kill(job.process.processIdentifier, SIGUSR1), 0)
@@ -78,7 +78,7 @@ final class DistributedFailureTests: XCTestCase {
         let good = try distributedTrainArguments(out: out, steps: 5)
         var bad = good
         bad[try XCTUnwrap(bad.firstIndex(of: "--data")) + 1] = missing
-        let result = try runMPIJob(["-np", "1", try executable()] + good + [":", "-np", "1", try executable()] + bad)
+        let result = try ChildProcess.runMPIRun(["-np", "1", try executable()] + good + [":", "-np", "1", try executable()] + bad)
         XCTAssertNotEqual(result.status, 0)
         let reason = "dann-dist: error: \(missing)/mnist/train-images-idx3-ubyte.gz"
         XCTAssertEqual(occurrences(of: reason, in: result.stdout + result.stderr), 1, result.stderr)
@@ -180,54 +180,21 @@ final class DistributedFailureTests: XCTestCase {
     private func occurrences(of needle: String, in text: String) -> Int {
         text.components(separatedBy: needle).count - 1
     }
-
-    /// mpirun with the usual container flags and `arguments` as given (an MPMD launch spells its own -np).
-    private func runMPIJob(_ arguments: [String]) throws -> RunResult {
-        try requireMPIRun()
-        var environment = environmentWithoutLauncher()
-        environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-        environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-        return try run(mpirunPath, ["--allow-run-as-root", "--oversubscribe", "--mca", "btl", "self,vader", "--bind-to", "none"] + arguments,
-                       environment: environment)
-    }
 }
 
 /// An mpirun job running in the background (or a script that starts one), its output going to files the
 /// test can watch.
-final class MPIJob {
-    let process = Process()
-    private let directory: URL
-    private let outURL: URL, errURL: URL
-
-    convenience init(ranks: Int, _ arguments: [String], test: XCTestCase) throws {
-        try test.requireMPIRun()
-        var environment = test.environmentWithoutLauncher()
-        environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-        environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-        try self.init(command: test.mpirunPath,
-                      ["--allow-run-as-root", "--oversubscribe", "--mca", "btl", "self,vader", "--bind-to", "none",
-                       "-np", String(ranks), try test.executable()] + arguments,
-                      environment: environment)
+final class MPIJob: BackgroundChild {
+    convenience init(ranks: Int, _ arguments: [String]) throws {
+        try ChildProcess.requireMPIRun()
+        try self.init(command: ChildProcess.mpirunPath,
+                      ChildProcess.mpirunFlags() + ["-np", String(ranks), try ChildProcess.executable()] + arguments,
+                      environment: ChildProcess.mpirunEnvironment())
     }
 
     init(command path: String, _ arguments: [String], environment: [String: String]) throws {
-        directory = TestPaths.temporaryDirectory("mpi-job")
-        outURL = directory.appendingPathComponent("stdout")
-        errURL = directory.appendingPathComponent("stderr")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.environment = environment
-        process.standardOutput = try FileHandle(forWritingTo: outURL)
-        process.standardError = try FileHandle(forWritingTo: errURL)
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        try super.init(path, arguments, environment: environment)
     }
-
-    var stdout: String { (try? String(contentsOf: outURL, encoding: .utf8)) ?? "" }
-    var stderr: String { (try? String(contentsOf: errURL, encoding: .utf8)) ?? "" }
-    var status: Int32 { process.terminationStatus }
 
     /// The pid of each rank, from the `[rank r] pid P ...` lines of `--verbose-ranks`.
     var rankPIDs: [Int: pid_t] {
@@ -239,31 +206,10 @@ final class MPIJob {
         return pids
     }
 
-    func waitForStderr(_ text: String, timeout: Double) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if stderr.contains(text) { return true }
-            if !process.isRunning { return stderr.contains(text) }
-            Thread.sleep(forTimeInterval: 0.02)
-        }
-        return false
-    }
-
-    /// True when mpirun ended within `timeout` seconds.
-    func waitForExit(timeout: Double) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        return !process.isRunning
-    }
-
     /// Ends what is left of the job (mpirun, then the ranks this job reported) and removes its files.
-    func cleanUp() {
-        if process.isRunning {
-            process.terminate()
-            if !waitForExit(timeout: 10) { kill(process.processIdentifier, SIGKILL) }
-            for pid in rankPIDs.values { kill(pid, SIGKILL) }
-            process.waitUntilExit()
-        }
-        try? FileManager.default.removeItem(at: directory)
+    override func cleanUp(grace: Double = 10) {
+        let ranks = process.isRunning ? Array(rankPIDs.values) : []
+        super.cleanUp(grace: grace)
+        for pid in ranks { kill(pid, SIGKILL) }
     }
 }

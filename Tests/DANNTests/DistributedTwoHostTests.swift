@@ -62,9 +62,7 @@ final class DistributedTwoHostTests: XCTestCase {
         let agent = TestPaths.packageRoot.appendingPathComponent("scripts/netns-launch-agent.sh").path
         XCTAssertTrue(FileManager.default.isExecutableFile(atPath: agent), agent)
 
-        var environment = environmentWithoutLauncher()
-        environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-        environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        var environment = ChildProcess.mpirunEnvironment()
         environment["DANN_NETNS_HOSTS"] = zip(addresses, namespaces).map { "\($0)=\($1)" }.joined(separator: " ")
         environment["DANN_NETNS_LOG"] = log.path
         let out = twoHosts.appendingPathComponent("run")

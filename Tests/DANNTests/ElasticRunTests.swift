@@ -247,11 +247,7 @@ private final class FakeTrainer {
     static func plainMPIRunStatus(_ body: String, _ flags: (URL) -> [String]) throws -> Int32 {
         let fake = try FakeTrainer(body)
         defer { fake.remove() }
-        var environment = ChildProcess.environmentWithoutLauncher()
-        environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-        environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-        return try ChildProcess.run(ChildProcess.mpirunPath, ["--allow-run-as-root", "--oversubscribe", "-np", "2", fake.binary, "train"]
-                                    + flags(fake.out), environment: environment).status
+        return try ChildProcess.runMPIRun(["-np", "2", fake.binary, "train"] + flags(fake.out)).status
     }
 
     func remove() { try? FileManager.default.removeItem(at: folder) }

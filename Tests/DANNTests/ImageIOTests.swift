@@ -17,19 +17,8 @@ final class ImageIOTests: XCTestCase {
 
     @discardableResult
     func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: Data, error: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [tool] + arguments
-        let out = Pipe()
-        let errorFile = directory.appendingPathComponent("stderr-\(UUID().uuidString)")
-        _ = FileManager.default.createFile(atPath: errorFile.path, contents: nil)
-        process.standardOutput = out
-        process.standardError = try FileHandle(forWritingTo: errorFile)
-        try process.run()
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let error = (try? String(contentsOf: errorFile, encoding: .utf8)) ?? ""
-        return (process.terminationStatus, output, error)
+        let result = try ChildProcess.runTool("/usr/bin/env", [tool] + arguments)
+        return (result.status, result.output, result.stderr)
     }
 
     func requireTool(_ tool: String, package: String) throws {

@@ -29,14 +29,7 @@ final class MetricsCSVTests: XCTestCase {
         ])
         // A second, independent parser (Python's csv module) reads the same cells.
         let script = "import csv,sys; r=list(csv.DictReader(open(sys.argv[1]))); print(r[0]['label_loss'], r[1]['mnist_test_acc'], repr(r[1]['lr']))"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script, path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let output = try runPython(script, arguments: [path])
         XCTAssertEqual(output.trimmingCharacters(in: .whitespacesAndNewlines), "2.302585 0.9875 ''")
     }
 

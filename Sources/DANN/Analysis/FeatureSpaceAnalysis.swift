@@ -63,17 +63,21 @@ public struct FeatureSpaceAnalysis {
         ]
     }
 
-    /// One JSON object for `analyze --json`.
+    /// One JSON object for `analyze --json`: proxy_a_distance, domain_error, domain_train_error, source,
+    /// target, counts, features, explained_variance and (when written) png.
     public func json(png: String?) -> String {
+        struct Counts: Encodable { let source: Int, target: Int }
+        struct Report: Encodable {
+            let proxy_a_distance: Double, domain_error: Double, domain_train_error: Double
+            let source: String, target: String, counts: Counts, features: Int
+            let explained_variance: [Double]
+            let png: String?
+        }
         let d = proxyADistance
-        var fields = [
-            "\"proxy_a_distance\": \(d.distance)", "\"domain_error\": \(d.heldOutError)", "\"domain_train_error\": \(d.trainError)",
-            "\"source\": \(jsonQuoted(source.dataset.rawValue))", "\"target\": \(jsonQuoted(target.dataset.rawValue))",
-            "\"counts\": {\"source\": \(source.count), \"target\": \(target.count)}",
-            "\"features\": \(source.featureSize)",
-            "\"explained_variance\": [\(explainedVariance.map { "\($0)" }.joined(separator: ", "))]",
-        ]
-        if let png { fields.append("\"png\": \(jsonQuoted(png))") }
-        return "{" + fields.joined(separator: ", ") + "}"
+        return JSONText.encode(Report(
+            proxy_a_distance: d.distance, domain_error: d.heldOutError, domain_train_error: d.trainError,
+            source: source.dataset.rawValue, target: target.dataset.rawValue,
+            counts: Counts(source: source.count, target: target.count), features: source.featureSize,
+            explained_variance: explainedVariance, png: png))
     }
 }

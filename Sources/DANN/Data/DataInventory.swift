@@ -59,11 +59,7 @@ public enum DataInventory {
     /// The `--json` object of `data info` (docs/design.md §5.5): keys "<dataset>_<split>", each with "n", "class_counts",
     /// "path" and "sample".
     public static func infoJSON(_ splits: [SplitInfo]) -> String {
-        let entries = splits.map { s in
-            "  \"\(s.key)\": {\"n\": \(s.count), \"class_counts\": [\(s.classCounts.map(String.init).joined(separator: ", "))], "
-                + "\"path\": \(jsonQuoted(s.path)), \"sample\": \(s.sample)}"
-        }
-        return "{\n" + entries.joined(separator: ",\n") + "\n}"
+        JSONText.encode(Dictionary(splits.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first }))
     }
 
     /// md5 of every official file under `dataDir` (MNIST .gz, SVHN .mat, the MNIST-M archive when present)
@@ -91,12 +87,26 @@ public enum DataInventory {
         return checks
     }
 
+    /// The `--json` array of `data verify`: "path", "status", "md5" and "expected" (null when unknown).
     public static func verifyJSON(_ checks: [FileCheck]) -> String {
-        let entries = checks.map { c in
-            "  {\"path\": \(jsonQuoted(c.path)), \"status\": \"\(c.status.rawValue)\", \"md5\": \(c.md5.map(jsonQuoted) ?? "null"), "
-                + "\"expected\": \(c.expected.map(jsonQuoted) ?? "null")}"
-        }
-        return "[\n" + entries.joined(separator: ",\n") + "\n]"
+        JSONText.encode(checks)
     }
+}
 
+extension SplitInfo: Encodable {
+    private enum CodingKeys: String, CodingKey {
+        case count = "n", classCounts = "class_counts", path, sample
+    }
+}
+
+extension FileCheck: Encodable {
+    private enum CodingKeys: String, CodingKey { case path, status, md5, expected }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(path, forKey: .path)
+        try container.encode(status.rawValue, forKey: .status)
+        try container.encode(md5, forKey: .md5)            // encode, not encodeIfPresent: nil is written as null
+        try container.encode(expected, forKey: .expected)
+    }
 }

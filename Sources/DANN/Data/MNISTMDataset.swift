@@ -74,7 +74,6 @@ public struct MNISTMDataset: DigitDataset {
         try checkIndices(indices)
         let plane = 3 * 32 * 32
         var pixels = [UInt8](repeating: 0, count: indices.count * plane)
-        var scratch: [UInt8] = []
         let plan = IndexPlan(indices)
         switch source {
         case .folder(let folder):
@@ -82,8 +81,7 @@ public struct MNISTMDataset: DigitDataset {
                 var decoded = [UInt8](repeating: 0, count: plane)
                 for (index, positions) in plan.allSlots {
                     let file = "\(folder)/\(folderName)/\(names[index])"
-                    try decodePNG(readWholeFile(file), path: file, width: 32, height: 32,
-                                  into: &decoded, scratch: &scratch)
+                    try Self.decodePlanar(readWholeFile(file), path: file, into: &decoded)
                     for p in positions { (out.baseAddress! + p * plane).update(from: decoded, count: plane) }
                 }
             }
@@ -97,8 +95,7 @@ public struct MNISTMDataset: DigitDataset {
                     let parts = entry.name.split(separator: "/")
                     guard entry.isFile, parts.count >= 2, parts[parts.count - 2] == folderName,
                           let index = wanted[String(parts[parts.count - 1])] else { continue }
-                    try decodePNG(tar.readData(entry), path: "\(archive): \(entry.name)", width: 32, height: 32,
-                                  into: &decoded, scratch: &scratch)
+                    try Self.decodePlanar(tar.readData(entry), path: "\(archive): \(entry.name)", into: &decoded)
                     for p in plan.positions(of: index)! {
                         (out.baseAddress! + p * plane).update(from: decoded, count: plane)
                     }
@@ -114,6 +111,15 @@ public struct MNISTMDataset: DigitDataset {
         }
         return RawImages(count: indices.count, channels: 3, height: 32, width: 32, pixels: pixels,
                          labels: indices.map { labels[$0] }, downscale: .centreCrop)
+    }
+
+    /// One 32×32 PNG decoded by `ImageReader` and stored planar, [3][32][32].
+    private static func decodePlanar(_ bytes: [UInt8], path: String, into out: UnsafeMutablePointer<UInt8>) throws {
+        let image = try ImageReader.decodePNG(bytes, path: path, size: (32, 32))
+        let plane = 32 * 32
+        for i in 0..<plane {
+            for c in 0..<3 { out[c * plane + i] = image.pixels[3 * i + c] }
+        }
     }
 }
 

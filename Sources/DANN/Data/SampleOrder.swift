@@ -9,16 +9,15 @@ public enum SampleOrder {
     /// Stream 0 orders the source set, stream 1 the target set.
     public static let sourceStream: UInt64 = 0, targetStream: UInt64 = 1
 
-    /// SplitMix64 (Steele, Lea & Flood 2014).
+    /// SplitMix64 (Steele, Lea & Flood 2014): the state advances by the golden-ratio increment and each
+    /// output is `CounterRNG.mix` of the state before the step (mix adds the increment itself).
     public struct SplitMix64: Sendable {
         public var state: UInt64
         public init(state: UInt64) { self.state = state }
         public mutating func next() -> UInt64 {
+            let output = CounterRNG.mix(state)
             state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
+            return output
         }
     }
 

@@ -27,7 +27,9 @@ public enum ImageReader {
         throw DANNError.file(path, "not a PNG or JPEG image (starts with \(head))")
     }
 
-    private static func decodePNG(_ bytes: [UInt8], path: String) throws -> RGBImage {
+    /// The one PNG decoder (predict's images and MNIST-M's): 8-bit RGB, 16-bit samples taken as sRGB,
+    /// transparency over white. With `size`, an image of another size is refused before it is decoded.
+    static func decodePNG(_ bytes: [UInt8], path: String, size: (width: Int, height: Int)? = nil) throws -> RGBImage {
         try bytes.withUnsafeBytes { memory -> RGBImage in
             var png = png_image()
             png.version = UInt32(PNG_IMAGE_VERSION)
@@ -36,6 +38,9 @@ public enum ImageReader {
                 throw DANNError.file(path, "corrupt PNG (\(PNGWriter.message(of: &png)))")
             }
             let width = Int(png.width), height = Int(png.height)
+            if let size, size.width != width || size.height != height {
+                throw DANNError.file(path, "PNG is \(width)×\(height), expected \(size.width)×\(size.height)")
+            }
             guard width > 0, height > 0, width * height <= maximumPixels else {
                 throw DANNError.file(path, "PNG of \(width)x\(height) pixels is too large")
             }
@@ -58,7 +63,7 @@ public enum ImageReader {
                 png_image_finish_read(&png, &background, $0.baseAddress, Int32(width * 3), nil)
             }
             guard status != 0 else {
-                throw DANNError.file(path, "corrupt or truncated PNG (\(PNGWriter.message(of: &png)))")
+                throw DANNError.file(path, "corrupt PNG image data (\(PNGWriter.message(of: &png)))")
             }
             return RGBImage(width: width, height: height, pixels: pixels)
         }

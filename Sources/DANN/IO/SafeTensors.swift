@@ -42,36 +42,21 @@ public enum SafeTensors {
     /// Serialises tensors in the given order (data laid out in that order too) with `metadata` first in the
     /// header, its keys sorted, and no optional whitespace, so identical inputs give identical bytes.
     public static func encode(_ tensors: [TensorEntry], metadata: [String: String]) -> [UInt8] {
-        var header: [UInt8] = [UInt8(ascii: "{")]
-        var first = true
-        func separator() {
-            if !first { header.append(UInt8(ascii: ",")) }
-            first = false
-        }
+        // Assembled here, not by JSONEncoder, which writes keys sorted or (on Linux) in hash order: the header
+        // lists the tensors in data order, each as dtype, shape, data_offsets. Strings go through JSONEncoder.
+        var entries: [String] = []
         if !metadata.isEmpty {
-            separator()
-            SafeTensorsJSON.appendString(metadataKey, to: &header)
-            header.append(contentsOf: Array(":{".utf8))
-            for (index, key) in metadata.keys.sorted().enumerated() {
-                if index > 0 { header.append(UInt8(ascii: ",")) }
-                SafeTensorsJSON.appendString(key, to: &header)
-                header.append(UInt8(ascii: ":"))
-                SafeTensorsJSON.appendString(metadata[key]!, to: &header)
-            }
-            header.append(UInt8(ascii: "}"))
+            let fields = metadata.keys.sorted().map { "\(jsonQuoted($0)):\(jsonQuoted(metadata[$0]!))" }
+            entries.append("\(jsonQuoted(metadataKey)):{\(fields.joined(separator: ","))}")
         }
         var offset = 0
         for tensor in tensors {
-            separator()
-            SafeTensorsJSON.appendString(tensor.name, to: &header)
-            header.append(contentsOf: Array(":{\"dtype\":".utf8))
-            SafeTensorsJSON.appendString(tensor.dtype, to: &header)
             let shape = tensor.shape.map(String.init).joined(separator: ",")
             let end = offset + tensor.data.count
-            header.append(contentsOf: Array(",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}".utf8))
+            entries.append("\(jsonQuoted(tensor.name)):{\"dtype\":\(jsonQuoted(tensor.dtype)),\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}")
             offset = end
         }
-        header.append(UInt8(ascii: "}"))
+        var header = Array("{\(entries.joined(separator: ","))}".utf8)
         // Padding the header keeps every tensor's data 8-byte aligned for readers that map the file.
         while header.count % 8 != 0 { header.append(UInt8(ascii: " ")) }
 

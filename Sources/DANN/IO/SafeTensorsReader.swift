@@ -60,31 +60,10 @@ extension SafeTensors {
             throw SafeTensorsProblem("header length \(headerLength) is implausibly large")
         }
         let headerEnd = 8 + Int(headerLength)
-        let header = Array(bytes[8..<headerEnd])
-        guard header.first == UInt8(ascii: "{") else {
+        guard bytes[8..<headerEnd].first == UInt8(ascii: "{") else {
             throw SafeTensorsProblem("header does not start with '{' (not a safetensors file)")
         }
-        let json: SafeTensorsJSON.Value
-        do {
-            json = try SafeTensorsJSON.parse(header)
-        } catch let error as SafeTensorsJSON.ParseError {
-            throw SafeTensorsProblem("bad header JSON: \(error.message)")
-        }
-        guard case .object(let members) = json else {
-            throw SafeTensorsProblem("header JSON is not an object")
-        }
-
-        var metadata: [String: String] = [:]
-        var layouts: [Layout] = []
-        var seen = Set<String>()
-        for (key, value) in members {
-            guard seen.insert(key).inserted else { throw SafeTensorsProblem("header names '\(key)' twice") }
-            if key == metadataKey {
-                metadata = try parseMetadata(value)
-            } else {
-                layouts.append(try parseLayout(name: key, value))
-            }
-        }
+        let (metadata, layouts) = try Header.decode(Data(bytes[8..<headerEnd]))
 
         let dataSize = bytes.count - headerEnd
         // The data region must be tiled exactly: sorted by start, each tensor begins where the previous ended.
@@ -114,57 +93,117 @@ extension SafeTensors {
         return (tensors, sorted.map(\.name), metadata)
     }
 
-    private struct Layout {
+    fileprivate struct Layout {
         let name: String
         let dtype: String
         let shape: [Int]
         let begin: Int
         let end: Int
     }
+}
 
-    private static func parseMetadata(_ value: SafeTensorsJSON.Value) throws -> [String: String] {
-        guard case .object(let members) = value else {
-            throw SafeTensorsProblem("\(metadataKey) is not an object")
+/// The header JSON read by `JSONDecoder`. Safetensors forbids a name twice, but JSONDecoder keeps one of
+/// duplicate keys without a word; its custom key strategy, though, is called for every key as the file
+/// spells it, in file order, so `KeyLog` sees the duplicates (and gives the order the checks run in).
+private struct Header: Decodable {
+    var metadata: [String: String] = [:]
+    var layouts: [SafeTensors.Layout] = []
+
+    /// Every key path the decoder met, in file order (duplicates included).
+    final class KeyLog: @unchecked Sendable {   // written and read by the one decoding thread
+        static let userInfoKey = CodingUserInfoKey(rawValue: "SafeTensors.KeyLog")!
+        var topLevel: [String] = []
+    }
+
+    struct Name: CodingKey {
+        let stringValue: String
+        init(stringValue: String) { self.stringValue = stringValue }
+        var intValue: Int? { nil }
+        init?(intValue: Int) { nil }
+    }
+
+    enum Field: String, CodingKey {
+        case dtype, shape, data_offsets
+    }
+
+    static func decode(_ json: Data) throws -> (metadata: [String: String], layouts: [SafeTensors.Layout]) {
+        let log = KeyLog()
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .custom { path in
+            if path.count == 1 { log.topLevel.append(path[0].stringValue) }
+            return path[path.count - 1]
+        }
+        decoder.userInfo[KeyLog.userInfoKey] = log
+        do {
+            let header = try decoder.decode(Header.self, from: json)
+            return (header.metadata, header.layouts)
+        } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
+            // A syntax error: JSONDecoder says only "not valid JSON"; JSONSerialization says what and where.
+            var detail = context.debugDescription
+            do { _ = try JSONSerialization.jsonObject(with: json) } catch {
+                detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? detail
+            }
+            throw SafeTensorsProblem("bad header JSON: \(detail)")
+        } catch let error as DecodingError {
+            throw SafeTensorsProblem("bad header JSON: \(error)")
+        }
+    }
+
+    init(from decoder: Decoder) throws {
+        let log = decoder.userInfo[KeyLog.userInfoKey] as! KeyLog
+        let object = try decoder.container(keyedBy: Name.self)
+        var seen = Set<String>()
+        for name in log.topLevel {
+            guard seen.insert(name).inserted else { throw SafeTensorsProblem("header names '\(name)' twice") }
+            if name == SafeTensors.metadataKey {
+                metadata = try Self.metadata(object)
+            } else {
+                layouts.append(try Self.layout(name, object))
+            }
+        }
+    }
+
+    private static func metadata(_ object: KeyedDecodingContainer<Name>) throws -> [String: String] {
+        let key = SafeTensors.metadataKey
+        guard let entries = try? object.nestedContainer(keyedBy: Name.self, forKey: Name(stringValue: key)) else {
+            throw SafeTensorsProblem("\(key) is not an object")
         }
         var metadata: [String: String] = [:]
-        for (key, entry) in members {
-            guard case .string(let text) = entry else {
-                throw SafeTensorsProblem("\(metadataKey) value of '\(key)' is not a string")
+        for field in entries.allKeys.sorted(by: { $0.stringValue < $1.stringValue }) {
+            guard let text = try? entries.decode(String.self, forKey: field) else {
+                throw SafeTensorsProblem("\(key) value of '\(field.stringValue)' is not a string")
             }
-            metadata[key] = text
+            metadata[field.stringValue] = text
         }
         return metadata
     }
 
-    private static func parseLayout(name: String, _ value: SafeTensorsJSON.Value) throws -> Layout {
-        guard case .object(let fields) = value else {
+    private static func layout(_ name: String, _ object: KeyedDecodingContainer<Name>) throws -> SafeTensors.Layout {
+        guard let fields = try? object.nestedContainer(keyedBy: Field.self, forKey: Name(stringValue: name)) else {
             throw SafeTensorsProblem("entry of tensor '\(name)' is not an object")
         }
-        func field(_ key: String) throws -> SafeTensorsJSON.Value {
-            guard let found = fields.first(where: { $0.key == key }) else {
-                throw SafeTensorsProblem("tensor '\(name)' has no \(key)")
-            }
-            return found.value
+        func present(_ key: Field) throws {
+            guard fields.contains(key) else { throw SafeTensorsProblem("tensor '\(name)' has no \(key.stringValue)") }
         }
-        func integers(_ key: String) throws -> [Int] {
-            guard case .array(let elements) = try field(key) else {
-                throw SafeTensorsProblem("\(key) of tensor '\(name)' is not an array")
-            }
-            return try elements.map { element in
-                guard case .number(let text) = element, let number = Int(text), number >= 0 else {
-                    throw SafeTensorsProblem("\(key) of tensor '\(name)' holds something other than a non-negative integer")
+        func integers(_ key: Field) throws -> [Int] {
+            try present(key)
+            guard let numbers = try? fields.decode([Int].self, forKey: key), numbers.allSatisfy({ $0 >= 0 }) else {
+                if (try? fields.nestedUnkeyedContainer(forKey: key)) == nil {
+                    throw SafeTensorsProblem("\(key.stringValue) of tensor '\(name)' is not an array")
                 }
-                return number
+                throw SafeTensorsProblem("\(key.stringValue) of tensor '\(name)' holds something other than a non-negative integer")
             }
+            return numbers
         }
-        guard case .string(let dtype) = try field("dtype") else {
+        try present(.dtype)
+        guard let dtype = try? fields.decode(String.self, forKey: .dtype) else {
             throw SafeTensorsProblem("dtype of tensor '\(name)' is not a string")
         }
-        guard let elementSize = dtypeSizes[dtype] else {
+        guard let elementSize = SafeTensors.dtypeSizes[dtype] else {
             throw SafeTensorsProblem("tensor '\(name)' has unknown dtype '\(dtype)'")
         }
-        let shape = try integers("shape")
-        let offsets = try integers("data_offsets")
+        let shape = try integers(.shape)
+        let offsets = try integers(.data_offsets)
         guard offsets.count == 2, offsets[0] <= offsets[1] else {
             throw SafeTensorsProblem("data_offsets of tensor '\(name)' are not [begin, end] with begin <= end")
         }
@@ -177,7 +216,7 @@ extension SafeTensors {
         guard byteCount == offsets[1] - offsets[0] else {
             throw SafeTensorsProblem("tensor '\(name)' of dtype \(dtype) and shape \(shape) needs \(byteCount) bytes but data_offsets span \(offsets[1] - offsets[0])")
         }
-        return Layout(name: name, dtype: dtype, shape: shape, begin: offsets[0], end: offsets[1])
+        return SafeTensors.Layout(name: name, dtype: dtype, shape: shape, begin: offsets[0], end: offsets[1])
     }
 }
 

@@ -9,6 +9,8 @@ import Darwin
 /// Built from the SplitMix64 finaliser (Steele, Lea & Flood 2014), which mixes every input bit into
 /// every output bit; chaining it over the key words gives a keyed hash.
 public enum CounterRNG {
+    /// One SplitMix64 output: the state `z0` advanced by 0x9E3779B97F4A7C15, then finalised
+    /// (`SampleOrder.SplitMix64` is this applied to a running state).
     @inline(__always)
     public static func mix(_ z0: UInt64) -> UInt64 {
         var z = z0 &+ 0x9E37_79B9_7F4A_7C15

@@ -167,21 +167,38 @@ public enum Benchmark {
     }
 }
 
-extension Benchmark.Result {
-    /// One JSON object: images_per_s, step_s, gflops, sgemm_peak_gflops, fraction_of_peak, phases_ms,
-    /// layers_ms and the run's settings.
-    public var json: String {
-        func number(_ x: Double) -> String { x.isFinite ? String(x) : "null" }
-        func object(_ phases: [Benchmark.Phase]) -> String {
-            "{" + phases.map { "\"\($0.name)\": \(number($0.milliseconds))" }.joined(separator: ", ") + "}"
-        }
-        return """
-        {"arch": "\(architecture)", "batch_size": \(batchSize), "steps": \(steps), "threads": \(threads), \
-        "blas_kernels": "\(kernels)", "images_per_s": \(number(imagesPerSecond)), "step_s": \(number(stepSeconds)), \
-        "flops_per_step": \(number(flopsPerStep)), "gflops": \(number(gflops)), \
-        "sgemm_peak_gflops": \(number(sgemmPeakGFLOPS)), "fraction_of_peak": \(number(fractionOfPeak)), \
-        "phases_ms": \(object(phases)), "layers_ms": \(object(layers))}
-        """
+extension Benchmark.Result: Encodable {
+    private enum CodingKeys: String, CodingKey {
+        case architecture = "arch", batchSize = "batch_size", steps, threads, kernels = "blas_kernels"
+        case imagesPerSecond = "images_per_s", stepSeconds = "step_s", flopsPerStep = "flops_per_step", gflops
+        case sgemmPeakGFLOPS = "sgemm_peak_gflops", fractionOfPeak = "fraction_of_peak"
+        case phases = "phases_ms", layers = "layers_ms"
     }
 
+    /// The keys above; a number that is not finite is `null`, and phases and layers are objects of name → ms.
+    public func encode(to encoder: Encoder) throws {
+        func number(_ x: Double) -> Double? { x.isFinite ? x : nil }
+        func object(_ phases: [Benchmark.Phase]) -> [String: Double?] {
+            Dictionary(phases.map { ($0.name, number($0.milliseconds)) }, uniquingKeysWith: { first, _ in first })
+        }
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(architecture, forKey: .architecture)
+        try container.encode(batchSize, forKey: .batchSize)
+        try container.encode(steps, forKey: .steps)
+        try container.encode(threads, forKey: .threads)
+        try container.encode(kernels, forKey: .kernels)
+        // encode, not encodeIfPresent: nil is written as null, so every key is always there.
+        try container.encode(number(imagesPerSecond), forKey: .imagesPerSecond)
+        try container.encode(number(stepSeconds), forKey: .stepSeconds)
+        try container.encode(number(flopsPerStep), forKey: .flopsPerStep)
+        try container.encode(number(gflops), forKey: .gflops)
+        try container.encode(number(sgemmPeakGFLOPS), forKey: .sgemmPeakGFLOPS)
+        try container.encode(number(fractionOfPeak), forKey: .fractionOfPeak)
+        try container.encode(object(phases), forKey: .phases)
+        try container.encode(object(layers), forKey: .layers)
+    }
+
+    /// One JSON line (keys sorted): arch, batch_size, steps, threads, blas_kernels, images_per_s, step_s,
+    /// flops_per_step, gflops, sgemm_peak_gflops, fraction_of_peak, phases_ms and layers_ms.
+    public var json: String { JSONText.encode(self) }
 }

@@ -113,7 +113,7 @@ public final class Timeline {
         var dropped = 0
         for (rank, bytes) in ranks.enumerated() {
             let host = rank < hosts.count ? hosts[rank] : "?"
-            append("{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": \(rank), \"tid\": 0, \"args\": {\"name\": \"rank \(rank) (\(jsonEscaped(host)))\"}}")
+            append("{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": \(rank), \"tid\": 0, \"args\": {\"name\": \(jsonQuoted("rank \(rank) (\(host))"))}}")
             append("{\"name\": \"process_sort_index\", \"ph\": \"M\", \"pid\": \(rank), \"tid\": 0, \"args\": {\"sort_index\": \(rank)}}")
             let words = bytes.withUnsafeBytes { raw in (0..<(raw.count / 8)).map { raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self) } }
             guard !words.isEmpty else { continue }
@@ -139,18 +139,5 @@ public final class Timeline {
     private static func microseconds(_ nanoseconds: UInt64) -> String {
         let fraction = String(nanoseconds % 1000)
         return "\(nanoseconds / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction
-    }
-
-    private static func jsonEscaped(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
     }
 }
