@@ -66,7 +66,10 @@ build
 [ "${FUZZ_BUILD_ONLY:-0}" = 1 ] && exit 0
 
 # ---- run -----------------------------------------------------------------------------------------------
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1:handle_abort=1}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1:handle_abort=1:handle_sigill=1}
+# Swift's own crash backtracer would catch a trap (SIGILL) first, take its time and trip ASan while reading
+# memory; libFuzzer's handler saves the input and ASan prints the stack instead.
+export SWIFT_BACKTRACE=enable=no
 SYMBOLIZER=$(dirname "$(command -v swiftc)")/llvm-symbolizer
 [ -x "$SYMBOLIZER" ] && export ASAN_SYMBOLIZER_PATH=$SYMBOLIZER
 
@@ -75,6 +78,7 @@ run_target() {
     local seeds=$ROOT/Fuzz/corpus/$target work=$OUT/corpus/$target findings=$OUT/findings/$target
     local scratch=/dev/shm/dann-fuzz-$target-$$
     mkdir -p "$work" "$findings" "$scratch"
+    touch "$OUT/$target.start"
     [ -d "$seeds" ] || { echo "fuzz: no seed corpus $seeds" >&2; return 1; }
     local dict=()
     [ -f "$ROOT/Fuzz/dict/$target.dict" ] && dict=(-dict="$ROOT/Fuzz/dict/$target.dict")
@@ -110,9 +114,12 @@ for target in "${TARGETS[@]}"; do
     # crash, the last "#N" status line gives the executions.
     [ -z "$execs" ] && execs=$(grep -o '^#[0-9]*' "$log" | tail -1 | tr -d '#')
     [ -z "$rss" ] && rss=$(grep -o 'rss: [0-9]*Mb' "$log" | tail -1 | grep -o '[0-9]*')
-    crashes=$(grep -cE '^==[0-9]+==ERROR|^==[0-9]+== ERROR|dann-fuzz FINDING|ALARM: working on the last Unit|out-of-memory' "$log" || true)
+    # libFuzzer stops at the first finding (crash, sanitizer report, leak, timeout, OOM) and saves its input
+    # under findings/TARGET/; those written during this run are the count.
+    crashes=$(find "$OUT/findings/$target" -type f -newer "$OUT/$target.start" 2>/dev/null | wc -l)
     [ "$crashes" -gt 0 ] && status=1
     printf '%-12s %12s %9s %8s %8s %6s %8s  %s\n' "$target" "${execs:-?}" "${speed:-?}" "$crashes" "${rss:-?}" \
-        "${cov:-?}" "${corpus:-?}" "$(ls "$OUT/findings/$target" 2>/dev/null | tr '\n' ' ')"
+        "${cov:-?}" "${corpus:-?}" \
+        "$(find "$OUT/findings/$target" -type f -newer "$OUT/$target.start" -printf '%f ' 2>/dev/null)"
 done
 exit $status
