@@ -4,7 +4,8 @@ Pillow, and optionally ../shared/data/mnist_m/mnist_m.tar.gz and a trainer.safet
 
 Seeds are small genuine files or cut from genuine ones: the first samples of data/mnist, two images of
 data/svhn-sample, the headers of data/pretrained/*/model.safetensors, two MNIST-M PNGs and label lines.
-Crash inputs the fuzzer finds are added by hand as crash-* files; this script never removes files.
+Crash inputs are added by hand as crash-* files, coverage inputs as cov-* by FUZZ_MERGE=1 scripts/fuzz.sh;
+this script never removes files.
 """
 import gzip
 import io

@@ -5,6 +5,10 @@
 #   FUZZ_BUILD_ONLY=1 scripts/fuzz.sh        only build .build/fuzz/dann-fuzz
 #   FUZZ_JOBS=N                              targets fuzzed at once (default 1; each is one process)
 #   FUZZ_RSS_MB=N                            libFuzzer's -rss_limit_mb and -malloc_limit_mb (default 2048)
+#   FUZZ_MERGE=1 scripts/fuzz.sh 0 [TARGET...]   instead of fuzzing, minimise what earlier runs found
+#                                            (.build/fuzz/corpus/TARGET) against the committed corpus with
+#                                            -merge=1 and copy the inputs that add coverage into
+#                                            Fuzz/corpus/TARGET/cov-SHA1, for committing
 #
 # Build: one binary, .build/fuzz/dann-fuzz. SwiftPM cannot add -sanitize=fuzzer to one product without
 # instrumenting the whole package (and its test runner would then have no main), so the script calls
@@ -65,6 +69,25 @@ build() {
 build
 [ "${FUZZ_BUILD_ONLY:-0}" = 1 ] && exit 0
 
+merge_target() {
+    local target=$1 merged=$OUT/merged/$1 scratch=/dev/shm/dann-fuzz-$1-$$
+    rm -rf "$merged"; mkdir -p "$merged" "$scratch" "$OUT/corpus/$target"
+    # Committed inputs first, so merge keeps them and adds only what covers more.
+    local known
+    known=$(sha1sum "$ROOT/Fuzz/corpus/$target"/* | cut -d' ' -f1)
+    DANN_FUZZ_TARGET=$target DANN_FUZZ_SCRATCH=$scratch "$BIN" -merge=1 -timeout=10 -rss_limit_mb="$RSS_MB" \
+        -detect_leaks=0 "$merged" "$ROOT/Fuzz/corpus/$target" "$OUT/corpus/$target" > "$OUT/$target.merge.log" 2>&1
+    rm -rf "$scratch"
+    local added=0 f sha
+    for f in "$merged"/*; do
+        sha=$(basename "$f")
+        grep -q "$sha" <<< "$known" && continue
+        cp "$f" "$ROOT/Fuzz/corpus/$target/cov-$sha"
+        added=$((added + 1))
+    done
+    echo "fuzz: $target: $added inputs added to Fuzz/corpus/$target ($(du -sh "$ROOT/Fuzz/corpus/$target" | cut -f1))"
+}
+
 # ---- run -----------------------------------------------------------------------------------------------
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1:handle_abort=1:handle_sigill=1}
 # Swift's own crash backtracer would catch a trap (SIGILL) first, take its time and trip ASan while reading
@@ -90,6 +113,11 @@ run_target() {
         -artifact_prefix="$findings/" "$work" "$seeds" > "$OUT/$target.log" 2>&1 || true
     rm -rf "$scratch"
 }
+
+if [ "${FUZZ_MERGE:-0}" = 1 ]; then
+    for target in "${TARGETS[@]}"; do merge_target "$target"; done
+    exit 0
+fi
 
 pids=()
 for target in "${TARGETS[@]}"; do
