@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes the seed corpora Fuzz/corpus/TARGET/seed-* (run from the repository root; needs numpy, scipy,
-Pillow, and optionally ../shared/data/mnist_m/mnist_m.tar.gz and a trainer.safetensors to copy headers from).
+Pillow and ../shared/data/mnist_m/mnist_m.tar.gz; the trainer seeds copy the header of a small-network
+trainer.safetensors found under /tmp or ../results, and are skipped without one).
 
 Seeds are small genuine files or cut from genuine ones: the first samples of data/mnist, two images of
 data/svhn-sample, the headers of data/pretrained/*/model.safetensors, two MNIST-M PNGs and label lines.
