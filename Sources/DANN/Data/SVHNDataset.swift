@@ -115,6 +115,11 @@ func readSVHNPrefixImages(path: String, count: Int) throws -> (header: String, x
     guard let x = try file.variables(allowTruncated: true).first(where: { $0.name == "X" }) else {
         throw DANNError.file(path, "MAT-file has no variable X")
     }
+    // Checked before x.dims[3] is read: an X of fewer dimensions trapped here (found writing the mat fuzz target; input
+    // Fuzz/corpus/mat/crash-svhn-prefix-2d-X.mat).
+    guard x.dims.count == 4, x.dims[0] == 32, x.dims[1] == 32, x.dims[2] == 3 else {
+        throw DANNError.file(path, "variable X is \(x.shape), expected 32×32×3×N")
+    }
     // The file is cut inside X, so its zlib stream has no trailer to check.
     let images = try SVHNDataset.streamImages(file: file, x: x, count: x.dims[3], indices: Array(0..<count), labels: nil,
                                               verify: false)
