@@ -316,10 +316,3 @@ public final class Trainer {
         return text
     }
 }
-
-/// The CPUs this process may run on, as the kernel lists them ("0-1", "3"), or "?" where unreadable.
-func cpusAllowedList() -> String {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") }) else { return "?" }
-    return line.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces)
-}
