@@ -32,6 +32,10 @@ let package = Package(
         .executableTarget(name: "dann-dist", dependencies: [
             "DANN", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // A test harness: MPI programs for CommunicatorMPITests (built beside dann-dist, not part of it).
+        .executableTarget(name: "mpi-selftest", dependencies: [
+            "DANN", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Tests/MPISelfTest"),
         .testTarget(name: "DANNTests", dependencies: ["DANN"]),
     ]
 )

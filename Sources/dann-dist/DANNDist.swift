@@ -7,7 +7,7 @@ struct DANNDist: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dann-dist",
         abstract: "Domain-adversarial neural network trainer (single process or MPI ranks).",
-        subcommands: [Train.self, Eval.self, Predict.self, Analyze.self, Bench.self, DataCommand.self, MPISelfTest.self],
+        subcommands: [Train.self, Eval.self, Predict.self, Analyze.self, Bench.self, DataCommand.self],
         defaultSubcommand: Train.self
     )
 
