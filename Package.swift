@@ -36,6 +36,9 @@ let package = Package(
         .executableTarget(name: "mpi-selftest", dependencies: [
             "DANN", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Tests/MPISelfTest"),
-        .testTarget(name: "DANNTests", dependencies: ["DANN"]),
+        // The tests see `train`'s flags (SettingsTests) through the executable's module.
+        .testTarget(name: "DANNTests", dependencies: [
+            "DANN", "dann-dist", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
     ]
 )
