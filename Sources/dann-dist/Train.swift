@@ -141,30 +141,17 @@ struct Train: ParsableCommand {
             // Under mpirun, stdout is a pipe (fully buffered): hand everything over before MPI shuts down.
             fflush(stdout)
             communicator.finalize()
-        } catch let error as DANNError {
-            var message = error.message
+        } catch {
+            var message = (error as? DANNError)?.message ?? "\(error)"
             if let (trainer, firstStep) = started, communicator.isRoot, !outExisted,
                trainer.step == firstStep, FileManager.default.fileExists(atPath: trainer.config.out) {
                 if (try? FileManager.default.removeItem(atPath: trainer.config.out)) == nil {
                     message += " (left the run folder \(trainer.config.out))"
                 }
             }
-            failRun(message, communicator)
+            exitWithError(message, communicator: communicator)
         }
     }
-}
-
-/// Ends a run on an error: one line, exit status 1. Under MPI the first rank to fail ends the job; the
-/// other ranks give rank 0 a moment first, so an error every rank hits is printed once.
-func failRun(_ message: String, _ communicator: Communicator) -> Never {
-    let line = "dann-dist: error: \(message)"
-    guard communicator.size > 1 else {
-        printError(line)
-        Foundation.exit(1)
-    }
-    if !communicator.isRoot { Thread.sleep(forTimeInterval: 2) }
-    fflush(stdout)
-    communicator.abort(line)
 }
 
 /// A parsed flag of `train` as the value it gives its setting (nil: the command line does not give it).
