@@ -32,6 +32,13 @@ let package = Package(
         .executableTarget(name: "dann-dist", dependencies: [
             "DANN", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "DANNTests", dependencies: ["DANN"]),
+        // A test harness: MPI programs for CommunicatorMPITests (built beside dann-dist, not part of it).
+        .executableTarget(name: "mpi-selftest", dependencies: [
+            "DANN", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Tests/MPISelfTest"),
+        // The tests see `train`'s flags (SettingsTests) through the executable's module.
+        .testTarget(name: "DANNTests", dependencies: [
+            "DANN", "dann-dist", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
     ]
 )

@@ -36,32 +36,30 @@ struct Analyze: ParsableCommand {
     }
 
     func run() throws {
-        try runReportingErrors {
-            BLAS.setThreads(defaultThreadsPerRank(localSize: 1, override: threads))
-            let opened = try InferenceCheckpoint.open(checkpoint)
-            let model = opened.model
-            let inputSize = model.architecture.inputSize
-            guard inputSize == 28 || inputSize == 32 else {
-                throw DANNError.file(opened.path, "input size \(inputSize) is neither 28 nor 32")
-            }
-            let recorded = (source == nil || target == nil) ? try RecordedDomains.beside(modelFile: opened.path) : nil
-            let preprocessor = Preprocessor(inputSize: inputSize, normalize: normalize || opened.normalize)
-            func features(_ name: DatasetName) throws -> DomainFeatures {
-                try DomainFeatures(name, dataDir: data, count: count, model: model, preprocessor: preprocessor,
-                                   batchStatistics: !runningStatistics && !model.batchNorms.isEmpty)
-            }
-            let analysis = try FeatureSpaceAnalysis(source: try features(source ?? recorded?.source ?? .mnist),
-                                                    target: try features(target ?? recorded?.target ?? .mnistM))
-            let png = out ?? Self.relativeToWorkingDirectory(
-                URL(fileURLWithPath: opened.path).deletingLastPathComponent().appendingPathComponent("features.png").path)
-            try PNGWriter.write(analysis.figure(name: Self.displayName(checkpoint)), to: png)
-            if json {
-                print(analysis.json(png: png))
-                return
-            }
-            analysis.summary.forEach { print($0) }
-            print("wrote \(png)")
+        BLAS.setThreads(defaultThreadsPerRank(localSize: 1, override: threads))
+        let opened = try InferenceCheckpoint.open(checkpoint)
+        let model = opened.model
+        let inputSize = model.architecture.inputSize
+        guard inputSize == 28 || inputSize == 32 else {
+            throw DANNError.file(opened.path, "input size \(inputSize) is neither 28 nor 32")
         }
+        let recorded = (source == nil || target == nil) ? try RecordedDomains.beside(modelFile: opened.path) : nil
+        let preprocessor = Preprocessor(inputSize: inputSize, normalize: normalize || opened.normalize)
+        func features(_ name: DatasetName) throws -> DomainFeatures {
+            try DomainFeatures(name, dataDir: data, count: count, model: model, preprocessor: preprocessor,
+                               batchStatistics: !runningStatistics && !model.batchNorms.isEmpty)
+        }
+        let analysis = try FeatureSpaceAnalysis(source: try features(source ?? recorded?.source ?? .mnist),
+                                                target: try features(target ?? recorded?.target ?? .mnistM))
+        let png = out ?? Self.relativeToWorkingDirectory(
+            URL(fileURLWithPath: opened.path).deletingLastPathComponent().appendingPathComponent("features.png").path)
+        try PNGWriter.write(analysis.figure(name: Self.displayName(checkpoint)), to: png)
+        if json {
+            print(analysis.json(png: png))
+            return
+        }
+        analysis.summary.forEach { print($0) }
+        print("wrote \(png)")
     }
 
     /// Resolving a checkpoint folder makes its path absolute; below the working directory a relative one reads better.

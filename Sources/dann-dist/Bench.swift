@@ -20,13 +20,11 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
-        try runReportingErrors {
-            let options = Benchmark.Options(architecture: try Architecture.named(arch), batchSize: batchSize, steps: steps,
-                                            warmup: warmup, threads: threads, peakSize: peakSize,
-                                            threadClock: threadClock, convChunkFloats: convChunk)
-            let result = try Benchmark.run(options)
-            print(json ? result.json : summary(result))
-        }
+        let options = Benchmark.Options(architecture: try Architecture.named(arch), batchSize: batchSize, steps: steps,
+                                        warmup: warmup, threads: threads, peakSize: peakSize,
+                                        threadClock: threadClock, convChunkFloats: convChunk)
+        let result = try Benchmark.run(options)
+        print(json ? result.json : summary(result))
     }
 
     private func summary(_ r: Benchmark.Result) -> String {

@@ -16,18 +16,16 @@ struct DataCommand: ParsableCommand {
         @Flag(help: "Print one JSON object keyed \"<dataset>_<split>\".") var json = false
 
         func run() throws {
-            try runReportingErrors {
-                let splits = try DataInventory.info(dataDir: data)
-                if json {
-                    print(DataInventory.infoJSON(splits))
-                    return
-                }
-                if splits.isEmpty { print("no datasets under \(data)/ (run scripts/download-data.sh)") }
-                for s in splits {
-                    let key = s.key.padding(toLength: 14, withPad: " ", startingAt: 0)
-                    let n = String(s.count).leftPadded(6)
-                    print("\(key) n=\(n)  classes \(s.classCounts.map(String.init).joined(separator: " "))  \(s.path)\(s.sample ? "  (sample)" : "")")
-                }
+            let splits = try DataInventory.info(dataDir: data)
+            if json {
+                print(DataInventory.infoJSON(splits))
+                return
+            }
+            if splits.isEmpty { print("no datasets under \(data)/ (run scripts/download-data.sh)") }
+            for s in splits {
+                let key = s.key.padding(toLength: 14, withPad: " ", startingAt: 0)
+                let n = String(s.count).leftPadded(6)
+                print("\(key) n=\(n)  classes \(s.classCounts.map(String.init).joined(separator: " "))  \(s.path)\(s.sample ? "  (sample)" : "")")
             }
         }
     }
@@ -39,14 +37,10 @@ struct DataCommand: ParsableCommand {
         @Flag(help: "Print a JSON array of checks.") var json = false
 
         func run() throws {
-            var bad = false
-            try runReportingErrors {
-                let checks = try DataInventory.verify(dataDir: data)
-                bad = checks.contains { $0.status == .mismatch }
-                if json {
-                    print(DataInventory.verifyJSON(checks))
-                    return
-                }
+            let checks = try DataInventory.verify(dataDir: data)
+            if json {
+                print(DataInventory.verifyJSON(checks))
+            } else {
                 for c in checks {
                     switch c.status {
                     case .ok: print("ok        \(c.path)  \(c.md5!)")
@@ -56,9 +50,8 @@ struct DataCommand: ParsableCommand {
                     }
                 }
             }
-            if bad {
-                printError("dann-dist: error: some files do not match their official md5")
-                throw ExitCode(1)
+            if checks.contains(where: { $0.status == .mismatch }) {
+                exitWithError("some files do not match their official md5")
             }
         }
     }
@@ -72,19 +65,17 @@ struct DataCommand: ParsableCommand {
         @Option(parsing: .unconditional, help: "Only the first N samples.") var limit: Int?
 
         func run() throws {
-            try runReportingErrors {
-                guard let name = DatasetName(rawValue: dataset) else { throw DANNError("unknown dataset \(dataset) (mnist, svhn, mnist_m)") }
-                guard let part = Split(rawValue: split) else { throw DANNError("unknown split \(split) (train, test)") }
-                let clock = ContinuousClock()
-                let start = clock.now
-                let (opened, note) = try openDataset(name, part, dataDir: data)
-                if let note { printError(note) }
-                let n = min(limit ?? opened.count, opened.count)
-                let raw = try opened.load(indices: Array(0..<n))
-                let seconds = (clock.now - start) / .seconds(1)
-                let mean = Double(raw.pixels.reduce(0) { $0 + Int($1) }) / Double(max(1, raw.pixels.count)) / 255
-                print("\(name.rawValue)_\(part.rawValue): \(raw.count) images \(raw.channels)×\(raw.height)×\(raw.width) in \(String(format: "%.2f", seconds)) s, mean pixel \(String(format: "%.4f", mean))")
-            }
+            guard let name = DatasetName(rawValue: dataset) else { throw DANNError("unknown dataset \(dataset) (mnist, svhn, mnist_m)") }
+            guard let part = Split(rawValue: split) else { throw DANNError("unknown split \(split) (train, test)") }
+            let clock = ContinuousClock()
+            let start = clock.now
+            let (opened, note) = try openDataset(name, part, dataDir: data)
+            if let note { printError(note) }
+            let n = min(limit ?? opened.count, opened.count)
+            let raw = try opened.load(indices: Array(0..<n))
+            let seconds = (clock.now - start) / .seconds(1)
+            let mean = Double(raw.pixels.reduce(0) { $0 + Int($1) }) / Double(max(1, raw.pixels.count)) / 255
+            print("\(name.rawValue)_\(part.rawValue): \(raw.count) images \(raw.channels)×\(raw.height)×\(raw.width) in \(String(format: "%.2f", seconds)) s, mean pixel \(String(format: "%.4f", mean))")
         }
     }
 }

@@ -27,7 +27,7 @@ struct Eval: ParsableCommand {
     func run() throws {
         let communicator = makeCommunicator()
         defer { communicator.finalize() }
-        try runReportingErrors { try abortingOtherRanks(communicator) {
+        do {
             BLAS.setThreads(defaultThreadsPerRank(localSize: communicator.localSize, override: threads))
             let opened = try InferenceCheckpoint.open(checkpoint)
             let model = opened.model
@@ -50,15 +50,9 @@ struct Eval: ParsableCommand {
                 let key = r.key.padding(toLength: 14, withPad: " ", startingAt: 0)
                 print("\(key) accuracy \(String(format: "%.4f", r.accuracy))  (\(r.correct)/\(r.count))")
             }
-        } }
-    }
-
-    /// Under mpirun one rank's error must end the job: the others would wait in the allreduce forever.
-    private func abortingOtherRanks(_ communicator: Communicator, _ body: () throws -> Void) throws {
-        do {
-            try body()
-        } catch let error as DANNError where communicator.size > 1 {
-            communicator.abort("dann-dist: error: \(error.message)")
+        } catch {
+            // Under mpirun one rank's error must end the job: the others would wait in the allreduce forever.
+            exitWithError((error as? DANNError)?.message ?? "\(error)", communicator: communicator)
         }
     }
 

@@ -35,32 +35,30 @@ struct Predict: ParsableCommand {
     }
 
     func run() throws {
-        try runReportingErrors {
-            let opened = try InferenceCheckpoint.open(checkpoint)
-            let decoded = try images.map { try ImageReader.read(path: $0) }
-            let predictor = Predictor(model: opened.model, normalize: normalize || opened.normalize)
-            let predictions = predictor.predict(decoded, invert: invert)
-            let means = decoded.map(Predictor.meanIntensity)
-            if !invert {
-                for (path, mean) in zip(images, means) where mean > 0.5 {
-                    printError("dann-dist: note: \(path) is mostly light (mean \(String(format: "%.2f", mean))): if it is a dark digit on a light background, pass --invert")
-                }
+        let opened = try InferenceCheckpoint.open(checkpoint)
+        let decoded = try images.map { try ImageReader.read(path: $0) }
+        let predictor = Predictor(model: opened.model, normalize: normalize || opened.normalize)
+        let predictions = predictor.predict(decoded, invert: invert)
+        let means = decoded.map(Predictor.meanIntensity)
+        if !invert {
+            for (path, mean) in zip(images, means) where mean > 0.5 {
+                printError("dann-dist: note: \(path) is mostly light (mean \(String(format: "%.2f", mean))): if it is a dark digit on a light background, pass --invert")
             }
-            if let annotate {
-                let size = opened.model.architecture.inputSize
-                let views = decoded.map { Predictor.networkView($0, inputSize: size, invert: invert) }
-                try PNGWriter.write(PredictionSheet.render(views: views, predictions: predictions), to: annotate)
-            }
-            if json {
-                print(Self.json(images: images, predictions: predictions, means: means))
-                return
-            }
-            for (path, p) in zip(images, predictions) {
-                let probabilities = p.probabilities.map { String(format: "%.4f", $0) }.joined(separator: " ")
-                print("\(path): \(p.digit) (\(String(format: "%.1f", p.confidence * 100))%)  p[0-9] = \(probabilities)")
-            }
-            if let annotate { print("annotated: \(annotate)") }
         }
+        if let annotate {
+            let size = opened.model.architecture.inputSize
+            let views = decoded.map { Predictor.networkView($0, inputSize: size, invert: invert) }
+            try PNGWriter.write(PredictionSheet.render(views: views, predictions: predictions), to: annotate)
+        }
+        if json {
+            print(Self.json(images: images, predictions: predictions, means: means))
+            return
+        }
+        for (path, p) in zip(images, predictions) {
+            let probabilities = p.probabilities.map { String(format: "%.4f", $0) }.joined(separator: " ")
+            print("\(path): \(p.digit) (\(String(format: "%.1f", p.confidence * 100))%)  p[0-9] = \(probabilities)")
+        }
+        if let annotate { print("annotated: \(annotate)") }
     }
 
     static func json(images: [String], predictions: [Prediction], means: [Double]) -> String {

@@ -55,7 +55,7 @@ struct Train: ParsableCommand {
     @Option(parsing: .unconditional, help: "Checkpoints to keep.") var keep: Int?
     @Flag(help: "Continue from checkpoints/latest of --out.") var resume = false
     @Option(name: .customLong("init"), help: "Start from the weights of a model.safetensors.") var initPath: String?
-    @Flag(help: "Visit samples in file order.") var noShuffle = false
+    @Flag(inversion: .prefixedNo, help: "Shuffle the samples each epoch (the default), or visit them in file order.") var shuffle: Bool?
     @Option(parsing: .unconditional, help: "Evaluate every N steps (default: 10 per run) and at the end.") var evalEvery: Int?
     @Option(parsing: .unconditional, help: "OpenBLAS threads per rank (default: cores per node / ranks per node).") var threads: Int?
     @Option(parsing: .unconditional, help: "Use the first N source training images.") var limitSource: Int?
@@ -75,58 +75,44 @@ struct Train: ParsableCommand {
         if epochs != nil && steps != nil { throw ValidationError("give --epochs or --steps, not both") }
     }
 
-    /// The config the flags ask for, and the names of the settings they set explicitly.
-    func requestedConfig() -> (TrainingConfig, Set<String>) {
-        var c = Recipes.recommended(source: source ?? TrainingConfig().source, target: target ?? TrainingConfig().target,
-                                    dataDir: dataDir ?? TrainingConfig().dataDir)
-        var explicit = Set<String>()
-        func set<T>(_ value: T?, _ key: String, _ apply: (T) -> Void) {
-            if let value { apply(value); explicit.insert(key) }
+    /// The flags that are not settings of the run; every other flag is the TrainingConfig setting of its
+    /// property's name (an optional @Option or a Bool @Flag), so a setting's flag is declared once, above.
+    static let runFlags: Set<String> = ["resume", "stopAtStep", "verboseRanks", "timeline", "dumpGradients"]
+
+    /// The settings the command line gives, by name, read off the flags' properties.
+    func givenSettings() -> [String: any Encodable] {
+        var given: [String: any Encodable] = [:]
+        for child in Mirror(reflecting: self).children {
+            guard let label = child.label, label.hasPrefix("_") else { continue }
+            let name = String(label.dropFirst())
+            if Self.runFlags.contains(name) { continue }
+            guard TrainingConfig.settingNames.contains(name), let argument = child.value as? SettingArgument else {
+                preconditionFailure("train's \(name) is neither a TrainingConfig setting (an optional @Option or a Bool @Flag) nor one of Train.runFlags")
+            }
+            if let value = argument.givenValue { given[name] = value }
         }
-        set(source, "source") { c.source = $0 }
-        set(target, "target") { c.target = $0 }
-        set(dataDir, "dataDir") { c.dataDir = $0 }
-        set(arch, "arch") { c.arch = $0 }
-        set(inputSize, "inputSize") { c.inputSize = $0 }
-        set(normalize ? true : nil, "normalize") { c.normalize = $0 }
-        set(epochs, "epochs") { c.epochs = $0; explicit.insert("steps") }
-        set(steps, "steps") { c.steps = $0; explicit.insert("epochs") }
-        set(batchSize, "batchSize") { c.batchSize = $0 }
-        set(lr, "lr") { c.lr = $0 }
-        set(momentum, "momentum") { c.momentum = $0 }
-        set(weightDecay, "weightDecay") { c.weightDecay = $0 }
-        set(gamma, "gamma") { c.gamma = $0 }
-        set(alpha, "alpha") { c.alpha = $0 }
-        set(beta, "beta") { c.beta = $0 }
-        set(dropout, "dropout") { c.dropout = $0 }
-        set(domainWeight, "domainWeight") { c.domainWeight = $0 }
-        set(lambdaMax, "lambdaMax") { c.lambdaMax = $0 }
-        set(clipGradNorm, "clipGradNorm") { c.clipGradNorm = $0 }
-        set(optimizer, "optimizer") { c.optimizer = $0 }
-        set(runningStats, "runningStats") { c.runningStats = $0 }
-        set(adamBeta1, "adamBeta1") { c.adamBeta1 = $0 }
-        set(adamBeta2, "adamBeta2") { c.adamBeta2 = $0 }
-        set(adamEpsilon, "adamEpsilon") { c.adamEpsilon = $0 }
-        set(sourceOnly ? true : nil, "sourceOnly") { c.sourceOnly = $0 }
-        set(seed, "seed") { c.seed = $0 }
-        set(noShuffle ? false : nil, "shuffle") { c.shuffle = $0 }
-        set(limitSource, "limitSource") { c.limitSource = $0 }
-        set(limitTarget, "limitTarget") { c.limitTarget = $0 }
-        set(initPath, "initPath") { c.initPath = $0 }
-        set(evalEvery, "evalEvery") { c.evalEvery = $0 }
-        set(checkpointEvery, "checkpointEvery") { c.checkpointEvery = $0 }
-        set(keep, "keep") { c.keep = $0 }
-        set(threads, "threads") { c.threads = $0 }
-        set(allreduce, "allreduce") { c.allreduce = $0 }
-        set(bucketMegabytes, "bucketMegabytes") { c.bucketMegabytes = $0 }
-        let stamp = ISO8601DateFormatter.string(from: Date(), timeZone: .current, formatOptions: [.withFullDate, .withTime])
-        c.out = out ?? "runs/\(c.source.rawValue)-\(c.target.rawValue)-\(stamp.replacingOccurrences(of: ":", with: ""))"
+        return given
+    }
+
+    /// The config the flags ask for (the task's recipe, then the flags), and the names of the settings they
+    /// set explicitly.
+    func requestedConfig() throws -> (TrainingConfig, Set<String>) {
+        let defaults = TrainingConfig()
+        let given = givenSettings()
+        var c = try Recipes.recommended(source: source ?? defaults.source, target: target ?? defaults.target,
+                                        dataDir: dataDir ?? defaults.dataDir).setting(given)
+        var explicit = Set(given.keys)
+        for name in given.keys { explicit.formUnion(TrainingConfig.givenTogether[name] ?? []) }
+        if out == nil {
+            let stamp = ISO8601DateFormatter.string(from: Date(), timeZone: .current, formatOptions: [.withFullDate, .withTime])
+            c.out = "runs/\(c.source.rawValue)-\(c.target.rawValue)-\(stamp.replacingOccurrences(of: ":", with: ""))"
+        }
         return (c, explicit)
     }
 
     func run() throws {
         if resume && out == nil { throw ValidationError("--resume needs --out DIR (the run to continue)") }
-        let (config, explicit) = requestedConfig()
+        let (config, explicit) = try requestedConfig()
         let communicator = makeCommunicator()
         StopSignal.install()
         // mpirun passes SIGUSR1 on to every rank (SIGTERM/SIGINT it answers by killing the job), so
@@ -155,30 +141,44 @@ struct Train: ParsableCommand {
             // Under mpirun, stdout is a pipe (fully buffered): hand everything over before MPI shuts down.
             fflush(stdout)
             communicator.finalize()
-        } catch let error as DANNError {
-            var message = error.message
+        } catch {
+            var message = (error as? DANNError)?.message ?? "\(error)"
             if let (trainer, firstStep) = started, communicator.isRoot, !outExisted,
                trainer.step == firstStep, FileManager.default.fileExists(atPath: trainer.config.out) {
                 if (try? FileManager.default.removeItem(atPath: trainer.config.out)) == nil {
                     message += " (left the run folder \(trainer.config.out))"
                 }
             }
-            failRun(message, communicator)
+            exitWithError(message, communicator: communicator)
         }
     }
 }
 
-/// Ends a run on an error: one line, exit status 1. Under MPI the first rank to fail ends the job; the
-/// other ranks give rank 0 a moment first, so an error every rank hits is printed once.
-func failRun(_ message: String, _ communicator: Communicator) -> Never {
-    let line = "dann-dist: error: \(message)"
-    guard communicator.size > 1 else {
-        printError(line)
-        Foundation.exit(1)
-    }
-    if !communicator.isRoot { Thread.sleep(forTimeInterval: 2) }
-    fflush(stdout)
-    communicator.abort(line)
+/// A parsed flag of `train` as the value it gives its setting (nil: the command line does not give it).
+protocol SettingArgument {
+    var givenValue: (any Encodable)? { get }
+}
+
+extension Option: SettingArgument where Value: SettingArgumentValue {
+    var givenValue: (any Encodable)? { wrappedValue.givenValue }
+}
+
+extension Flag: SettingArgument where Value: SettingArgumentValue {
+    var givenValue: (any Encodable)? { wrappedValue.givenValue }
+}
+
+protocol SettingArgumentValue {
+    var givenValue: (any Encodable)? { get }
+}
+
+/// An optional option (`--lr`), or a flag pair (`--shuffle/--no-shuffle`): nil when not given.
+extension Optional: SettingArgumentValue where Wrapped: Encodable {
+    var givenValue: (any Encodable)? { map { $0 } }
+}
+
+/// A plain flag (`--normalize`) gives its setting `true` when present and leaves it alone when absent.
+extension Bool: SettingArgumentValue {
+    var givenValue: (any Encodable)? { self ? true : nil }
 }
 
 /// `text` as one shell word: unchanged when it is plain, else in single quotes.

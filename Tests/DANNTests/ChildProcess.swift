@@ -103,14 +103,14 @@ enum ChildProcess {
         return environment
     }
 
-    /// The `dann-dist` built beside this test bundle (same products directory).
-    static func executable() throws -> String {
+    /// The `dann-dist` (or another of the package's executables) built beside this test bundle (same products directory).
+    static func executable(_ name: String = "dann-dist") throws -> String {
         let candidates = [Bundle(for: ChildProcessAnchor.self).bundleURL, Bundle.main.bundleURL,
                           URL(fileURLWithPath: CommandLine.arguments[0])]
-            .map { $0.deletingLastPathComponent().appendingPathComponent("dann-dist").path }
+            .map { $0.deletingLastPathComponent().appendingPathComponent(name).path }
         guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            XCTFail("dann-dist not built next to the tests (looked at \(candidates)); run swift build first")
-            throw XCTSkip("no dann-dist executable")
+            XCTFail("\(name) not built next to the tests (looked at \(candidates)); run swift build first")
+            throw XCTSkip("no \(name) executable")
         }
         return found
     }
@@ -119,9 +119,10 @@ enum ChildProcess {
         ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") && !$0.key.hasPrefix("PMI_") }
     }
 
-    /// `dann-dist` on `ranks` ranks under mpirun with `mpirunFlags`.
-    static func runMPI(ranks: Int, _ arguments: [String], binding: [String] = ["--bind-to", "none"], watchFor: String? = nil, deadlineAfterMatch: Double = 10) throws -> RunResult {
-        try runMPIRun(["-np", String(ranks), try executable()] + arguments, binding: binding, watchFor: watchFor,
+    /// `dann-dist` (or `program`) on `ranks` ranks under mpirun with `mpirunFlags`.
+    static func runMPI(ranks: Int, _ arguments: [String], binding: [String] = ["--bind-to", "none"], watchFor: String? = nil, deadlineAfterMatch: Double = 10,
+                       program: String? = nil) throws -> RunResult {
+        try runMPIRun(["-np", String(ranks), try program ?? executable()] + arguments, binding: binding, watchFor: watchFor,
                       deadlineAfterMatch: deadlineAfterMatch)
     }
 
@@ -168,11 +169,12 @@ enum ChildProcess {
 extension XCTestCase {
     func requireMPIRun() throws { try ChildProcess.requireMPIRun() }
     var mpirunPath: String { ChildProcess.mpirunPath }
-    func executable() throws -> String { try ChildProcess.executable() }
+    func executable(_ name: String = "dann-dist") throws -> String { try ChildProcess.executable(name) }
     func environmentWithoutLauncher() -> [String: String] { ChildProcess.environmentWithoutLauncher() }
     func runMPI(ranks: Int, _ arguments: [String], binding: [String] = ["--bind-to", "none"], watchFor: String? = nil,
-                deadlineAfterMatch: Double = 10) throws -> RunResult {
-        try ChildProcess.runMPI(ranks: ranks, arguments, binding: binding, watchFor: watchFor, deadlineAfterMatch: deadlineAfterMatch)
+                deadlineAfterMatch: Double = 10, program: String? = nil) throws -> RunResult {
+        try ChildProcess.runMPI(ranks: ranks, arguments, binding: binding, watchFor: watchFor, deadlineAfterMatch: deadlineAfterMatch,
+                                program: program)
     }
     func run(_ path: String, _ arguments: [String], environment: [String: String], timeout: Double = 120,
              watchFor: String? = nil, deadlineAfterMatch: Double = 10) throws -> RunResult {

@@ -2,8 +2,8 @@ import Foundation
 import XCTest
 @testable import DANN
 
-/// Runs the built `dann-dist mpi-selftest` under mpirun with 1–4 ranks (and without mpirun) and checks the
-/// JSON line of rank 0 against values computed here from the same rank-dependent patterns.
+/// Runs the test-only `mpi-selftest` executable (Tests/MPISelfTest) under mpirun with 1–4 ranks (and without
+/// mpirun) and checks the JSON line of rank 0 against values computed here from the same rank-dependent patterns.
 final class CommunicatorMPITests: XCTestCase {
     // MARK: - Expected values, computed independently of the selftest's code
 
@@ -56,7 +56,7 @@ final class CommunicatorMPITests: XCTestCase {
 
     func testSelftestUnderMPIRunWithOneToFourRanks() throws {
         for ranks in 1...4 {
-            let result = try runMPI(ranks: ranks, ["mpi-selftest"])
+            let result = try runMPI(ranks: ranks, [], program: try selftest())
             XCTAssertEqual(result.status, 0, "np=\(ranks): \(result.stderr)")
             try check(try parseLastLine(result.stdout), ranks: ranks, count: 10_007, communicator: "mpi")
         }
@@ -65,26 +65,26 @@ final class CommunicatorMPITests: XCTestCase {
     func testChunkedCallsAndUnevenBuckets() throws {
         // Chunks of 97 elements stand in for counts above Int32.max; 7 buckets of uneven length, some of them
         // spanning several chunks.
-        let result = try runMPI(ranks: 3, ["mpi-selftest", "--count", "1234", "--chunk", "97", "--buckets", "7"])
+        let result = try runMPI(ranks: 3, ["--count", "1234", "--chunk", "97", "--buckets", "7"], program: try selftest())
         XCTAssertEqual(result.status, 0, result.stderr)
         try check(try parseLastLine(result.stdout), ranks: 3, count: 1234, communicator: "mpi")
     }
 
     func testWithoutMPIRunUsesSingleProcess() throws {
-        let result = try run(try executable(), ["mpi-selftest"], environment: environmentWithoutLauncher())
+        let result = try run(try selftest(), [], environment: environmentWithoutLauncher())
         XCTAssertEqual(result.status, 0, result.stderr)
         try check(try parseLastLine(result.stdout), ranks: 1, count: 10_007, communicator: "single")
     }
 
     func testMPISingletonWithoutMPIRun() throws {
         try requireMPIRun()
-        let result = try run(try executable(), ["mpi-selftest", "--mpi", "--chunk", "1000"], environment: environmentWithoutLauncher())
+        let result = try run(try selftest(), ["--mpi", "--chunk", "1000"], environment: environmentWithoutLauncher())
         XCTAssertEqual(result.status, 0, result.stderr)
         try check(try parseLastLine(result.stdout), ranks: 1, count: 10_007, communicator: "mpi")
     }
 
     func testRankBoundToOneCoreGetsOneThread() throws {
-        let result = try runMPI(ranks: 1, ["mpi-selftest"], binding: ["--bind-to", "core"])
+        let result = try runMPI(ranks: 1, [], binding: ["--bind-to", "core"], program: try selftest())
         XCTAssertEqual(result.status, 0, result.stderr)
         let perRank = try XCTUnwrap(try parseLastLine(result.stdout)["ranks"] as? [[String: Any]])
         XCTAssertEqual(perRank.first?["threads_per_rank"] as? Int, 1)
@@ -93,7 +93,7 @@ final class CommunicatorMPITests: XCTestCase {
     func testAbortEndsAllRanksAndPrintsOnce() throws {
         let message = "mpi-selftest: rank 1 aborting as requested"
         // The other ranks wait in a barrier forever, so only a working abort ends the job.
-        let result = try runMPI(ranks: 3, ["mpi-selftest", "--abort-rank", "1"], watchFor: message, deadlineAfterMatch: 10)
+        let result = try runMPI(ranks: 3, ["--abort-rank", "1"], watchFor: message, deadlineAfterMatch: 10, program: try selftest())
         XCTAssertFalse(result.timedOut, "mpirun still running 10 s after the abort message")
         XCTAssertNotEqual(result.status, 0)
         XCTAssertEqual(result.stderr.components(separatedBy: message).count - 1, 1, result.stderr)
@@ -101,10 +101,12 @@ final class CommunicatorMPITests: XCTestCase {
     }
 
     func testAbortInSingleProcess() throws {
-        let result = try run(try executable(), ["mpi-selftest", "--abort-rank", "0"], environment: environmentWithoutLauncher())
+        let result = try run(try selftest(), ["--abort-rank", "0"], environment: environmentWithoutLauncher())
         XCTAssertEqual(result.status, 1)
         XCTAssertEqual(result.stderr, "mpi-selftest: rank 0 aborting as requested\n")
     }
+
+    private func selftest() throws -> String { try executable("mpi-selftest") }
 
     private func parseLastLine(_ stdout: String) throws -> [String: Any] {
         let line = try XCTUnwrap(stdout.split(separator: "\n").last, "no output")

@@ -64,6 +64,17 @@ final class CommunicatorTests: XCTestCase {
         XCTAssertEqual(defaultThreadsPerRank(localSize: 4, cores: 16, allowedCores: nil, override: 0), 4, "0 means no override")
     }
 
+    func testCPUListCount() {
+        XCTAssertEqual(cpuCount(inList: "0"), 1)
+        XCTAssertEqual(cpuCount(inList: "0-1"), 2)
+        XCTAssertEqual(cpuCount(inList: "0-3,8,10-11"), 7)
+        XCTAssertNil(cpuCount(inList: ""))
+        XCTAssertNil(cpuCount(inList: "3-1"))
+        XCTAssertNil(cpuCount(inList: "0-"))
+        XCTAssertNil(cpuCount(inList: "x"))
+        XCTAssertEqual(cpusAllowedList() == "?", coresAllowedByAffinity() == nil, "one parser behind both")
+    }
+
     func testAffinityCountMatchesNproc() throws {
         // nproc (coreutils) counts the CPUs in this process's affinity mask via sched_getaffinity.
         let output = try ChildProcess.runTool("/usr/bin/env", ["nproc"]).stdout

@@ -130,7 +130,7 @@ final class EvalTestCommunicator: Communicator {
         for i in 0..<min(count, othersDoubles.count) { buffer[i] += othersDoubles[i] }
     }
     func allreduceMax(_ buffer: UnsafeMutablePointer<Double>, count: Int) {}
-    func startAllreduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) -> PendingReduction { PendingReduction(requests: []) }
+    func startAllreduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) -> PendingReduction { PendingReduction() }
     func wait(_ pending: PendingReduction) {}
     func broadcast(_ buffer: UnsafeMutableRawPointer, bytes: Int, root: Int) {}
     func allgather(_ bytes: [UInt8]) -> [[UInt8]] { Array(repeating: bytes, count: size) }

@@ -57,17 +57,15 @@ extension Communicator {
     public var isRoot: Bool { rank == 0 }
 }
 
-/// A reduction started by `startAllreduceSum`, completed by `wait`. Opaque to callers.
-public final class PendingReduction {
-    /// MPI requests of the chunks (empty for a single process); cleared by `wait`.
-    var requests: [MPIRequestHandle]
-
+/// A reduction started by `startAllreduceSum`, completed by `wait`. Opaque to callers: a communicator that
+/// needs more (MPI's request handles) keeps it in a subclass of its own.
+public class PendingReduction {
     /// True once `wait` has returned for this reduction.
     public internal(set) var isComplete: Bool
 
-    init(requests: [MPIRequestHandle]) {
-        self.requests = requests
-        self.isComplete = requests.isEmpty
+    /// A reduction with nothing to wait for (a group of one) unless `isComplete` is false.
+    init(isComplete: Bool = true) {
+        self.isComplete = isComplete
     }
 }
 
@@ -81,32 +79,4 @@ public func launchedByMPI(environment: [String: String] = ProcessInfo.processInf
 /// process that makes no MPI calls at all, so the plain binary runs where MPI cannot start.
 public func makeCommunicator() -> Communicator {
     launchedByMPI() ? MPICommunicator() : SingleProcessCommunicator()
-}
-
-/// OpenBLAS threads per rank: max(1, cores on the node / ranks on the node), unless `override` (e.g. the
-/// `--threads` flag) is given, and never more than the cores this process may run on (mpirun binds a rank
-/// to one core by default for np <= 2, where more threads would only take turns on that core).
-public func defaultThreadsPerRank(localSize: Int, cores: Int = ProcessInfo.processInfo.activeProcessorCount,
-                                  allowedCores: Int? = coresAllowedByAffinity(), override: Int? = nil) -> Int {
-    if let override, override > 0 { return override }
-    let share = max(1, cores / max(1, localSize))
-    guard let allowedCores, allowedCores > 0 else { return share }
-    return min(share, allowedCores)
-}
-
-/// The number of CPUs this process may run on (its affinity mask), or nil where that cannot be read.
-public func coresAllowedByAffinity() -> Int? {
-    // Swift's Glibc module hides sched_getaffinity (a _GNU_SOURCE call); the kernel prints the same mask here.
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed:") }) else { return nil }
-    let hex = line.dropFirst("Cpus_allowed:".count).filter { $0.isHexDigit }
-    let count = hex.reduce(0) { $0 + (Int(String($1), radix: 16) ?? 0).nonzeroBitCount }
-    return count > 0 ? count : nil
-}
-
-/// The machine's name as gethostname reports it (no DNS lookup, unlike `ProcessInfo.hostName`).
-func currentHostname() -> String {
-    var name = [CChar](repeating: 0, count: 256)
-    guard gethostname(&name, name.count - 1) == 0 else { return "localhost" }
-    return String(cString: name)
 }

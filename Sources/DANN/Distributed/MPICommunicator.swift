@@ -1,8 +1,16 @@
 import CMPI
 import Foundation
 
-/// An MPI request as Swift imports Open MPI's `MPI_Request` (a pointer to an opaque struct).
-typealias MPIRequestHandle = MPI_Request?
+/// A reduction started with MPI_Iallreduce: the requests of its chunks (cleared by `wait`). MPI's types stay
+/// in this file; the trainer sees a `PendingReduction`.
+final class MPIPendingReduction: PendingReduction {
+    var requests: [MPI_Request?]
+
+    init(requests: [MPI_Request?]) {
+        self.requests = requests
+        super.init(isComplete: requests.isEmpty)
+    }
+}
 
 /// The communicator over Open MPI's MPI_COMM_WORLD. Works under mpirun/srun and as a singleton (a plain
 /// process calling MPI_Init). MPI calls come only from the thread that created it (MPI_THREAD_FUNNELED).
@@ -88,17 +96,26 @@ public final class MPICommunicator: Communicator {
     }
 
     public func startAllreduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) -> PendingReduction {
-        var requests: [MPIRequestHandle] = []
+        var requests: [MPI_Request?] = []
         forEachChunk(count) { offset, chunk in
             var request: MPI_Request? = dann_mpi_request_null()
             MPI_Iallreduce(dann_mpi_in_place(), buffer + offset, chunk, dann_mpi_float(), dann_mpi_sum(), world, &request)
             requests.append(request)
         }
-        return PendingReduction(requests: requests)
+        return MPIPendingReduction(requests: requests)
+    }
+
+    /// The MPI side of a reduction this communicator started.
+    private func started(_ pending: PendingReduction) -> MPIPendingReduction {
+        guard let started = pending as? MPIPendingReduction else {
+            preconditionFailure("a reduction that MPICommunicator.startAllreduceSum did not start")
+        }
+        return started
     }
 
     public func wait(_ pending: PendingReduction) {
         guard !pending.isComplete else { return }
+        let pending = started(pending)
         pending.requests.withUnsafeMutableBufferPointer { requests in
             _ = MPI_Waitall(Int32(requests.count), requests.baseAddress, dann_mpi_statuses_ignore())
         }
@@ -108,6 +125,7 @@ public final class MPICommunicator: Communicator {
 
     @discardableResult public func progress(_ pending: PendingReduction) -> Bool {
         guard !pending.isComplete else { return true }
+        let pending = started(pending)
         var done: Int32 = 0
         pending.requests.withUnsafeMutableBufferPointer { requests in
             _ = MPI_Testall(Int32(requests.count), requests.baseAddress, &done, dann_mpi_statuses_ignore())
@@ -120,14 +138,14 @@ public final class MPICommunicator: Communicator {
     }
 
     public func waitAll(_ pending: [PendingReduction]) {
-        var requests = pending.filter { !$0.isComplete }.flatMap(\.requests)
+        var requests = pending.filter { !$0.isComplete }.flatMap { started($0).requests }
         if !requests.isEmpty {
             requests.withUnsafeMutableBufferPointer { buffer in
                 _ = MPI_Waitall(Int32(buffer.count), buffer.baseAddress, dann_mpi_statuses_ignore())
             }
         }
-        for reduction in pending {
-            reduction.requests = []
+        for reduction in pending where !reduction.isComplete {
+            started(reduction).requests = []
             reduction.isComplete = true
         }
     }

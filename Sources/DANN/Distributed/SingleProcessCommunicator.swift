@@ -18,7 +18,7 @@ public final class SingleProcessCommunicator: Communicator {
     public func allreduceMax(_ buffer: UnsafeMutablePointer<Double>, count: Int) {}
 
     public func startAllreduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) -> PendingReduction {
-        PendingReduction(requests: [])
+        PendingReduction()
     }
 
     public func wait(_ pending: PendingReduction) {

@@ -9,7 +9,7 @@ public final class ProgressPrinter: TrainingCallback {
     private var averageStep = 0.0
     private var lineOpen = false
 
-    public init(isTerminal: Bool = isatty(STDOUT_FILENO) != 0, write: @escaping (String) -> Void = { print($0, terminator: ""); fflush(stdout) }) {
+    public init(isTerminal: Bool = isatty(STDOUT_FILENO) != 0, write: @escaping (String) -> Void = { print($0, terminator: ""); fflush(nil) }) {
         self.isTerminal = isTerminal
         self.write = write
     }

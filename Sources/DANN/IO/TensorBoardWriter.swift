@@ -27,7 +27,7 @@ public final class TensorBoardWriter {
             throw DANNError.file(directory, "cannot create the TensorBoard directory (\(error.localizedDescription))")
         }
         let now = Date().timeIntervalSince1970
-        let base = "\(directory)/events.out.tfevents.\(Int64(now)).\(TensorBoardWriter.hostname())"
+        let base = "\(directory)/events.out.tfevents.\(Int64(now)).\(currentHostname())"
         // Two writers started within one second in one folder must not share a file: add a suffix.
         var candidate = base
         var descriptor: Int32 = -1
@@ -83,12 +83,5 @@ public final class TensorBoardWriter {
         try? flush()
         try? handle?.close()
         handle = nil
-    }
-
-    private static func hostname() -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
-        let name = String(cString: buffer)
-        return name.isEmpty ? "localhost" : name
     }
 }

@@ -91,13 +91,9 @@ public final class Conv2D: Layer {
         return dx.map { UnsafePointer($0) }
     }
 
-    /// im2col of `batch` images; stride 1 goes through a zero-bordered copy (no bounds checks per row).
+    /// im2col of `batch` images through a zero-bordered copy (no bounds checks per row; a Conv2D has stride 1).
     /// Channels are independent rows of the column matrix, so the threads split them.
     private func unfold(_ x: UnsafePointer<Float>, strides s: PlaneStrides, batch: Int, into colPtr: UnsafeMutablePointer<Float>) {
-        guard geometry.stride == 1 else {
-            Im2Col.forward(x, strides: s, geometry: geometry, batch: batch, into: colPtr)
-            return
-        }
         splitChannels(batch: batch) { g, c0, pad, colRow in
             Im2Col.pad(x + c0 * s.channel, strides: s, geometry: g, batch: batch, into: pad)
             Im2Col.forwardPadded(pad, geometry: g, batch: batch, into: colPtr + colRow)
@@ -106,10 +102,6 @@ public final class Conv2D: Layer {
 
     /// col2im of `batch` images into their (overwritten) input gradient, channels split over the threads.
     private func fold(_ colPtr: UnsafePointer<Float>, strides s: PlaneStrides, batch: Int, into dx: UnsafeMutablePointer<Float>) {
-        guard geometry.stride == 1 else {
-            Im2Col.backward(colPtr, strides: s, geometry: geometry, batch: batch, into: dx)
-            return
-        }
         splitChannels(batch: batch) { g, c0, pad, colRow in
             Im2Col.backwardPadded(colPtr + colRow, geometry: g, batch: batch, into: pad)
             Im2Col.unpad(pad, strides: s, geometry: g, batch: batch, into: dx + c0 * s.channel)

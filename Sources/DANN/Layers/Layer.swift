@@ -45,7 +45,7 @@ public struct ForwardContext {
         self.domains = domains
     }
 
-    public static let inference = ForwardContext(training: false)
+    public static var inference: ForwardContext { ForwardContext(training: false) }
 }
 
 /// One layer: forward and backward over a batch, parameters bound into the model's arenas.

@@ -11,7 +11,7 @@ public final class GradientSync {
     /// The not-yet-started gradient range is [low, high): ranges arrive from the top of the arena down.
     private var low: Int
     private var high: Int
-    /// When set, bucket starts are recorded as instants and the final wait as an "allreduce" span.
+    /// When set, bucket starts are recorded as instants (the trainer's profiler records the wait in `finish`).
     public var timeline: Timeline?
     /// The step being reduced (labels the timeline's events).
     public var step = 0
@@ -49,8 +49,6 @@ public final class GradientSync {
     /// Completes the step's reduction: afterwards every rank holds the summed gradient.
     public func finish() {
         guard communicator.size > 1 else { return }
-        let start = timeline?.now()
-        defer { if let start { timeline?.span(.allreduce, step: step, since: start) } }
         if mode == .single {
             communicator.allreduceSum(gradients, count: count)
         } else {

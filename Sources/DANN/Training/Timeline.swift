@@ -71,6 +71,11 @@ public final class Timeline {
         record(start: start, duration: end &- start, step: step, phase: phase, value: value)
     }
 
+    /// Records `phase` of step `step` from `start` to `end` (values of `now()`).
+    func record(_ phase: Phase, step: Int, start: UInt64, end: UInt64) {
+        record(start: start, duration: end &- start, step: step, phase: phase, value: 0)
+    }
+
     /// Records an instant event (e.g. a bucket of `value` floats starting its allreduce).
     public func instant(_ phase: Phase, step: Int, value: Int = 0) {
         record(start: now(), duration: Self.instantMarker, step: step, phase: phase, value: value)

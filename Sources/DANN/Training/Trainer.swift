@@ -124,7 +124,9 @@ public final class Trainer {
         if communicator.isRoot { CheckpointStore.removePartial(in: checkpointsDirectory) }
     }
 
-    public var runInfo: RunInfo {
+    /// What the run looks like before its first step, for the start table and the logs. Collective: it
+    /// gathers every rank's host and CPUs, so every rank must call it, in the same order as other collectives.
+    public func gatherRunInfo() -> RunInfo {
         let hosts = communicator.allgather(Array(communicator.hostname.utf8)).map { String(decoding: $0, as: UTF8.self) }
         let cpus = communicator.allgather(Array(cpusAllowedList().utf8)).map { String(decoding: $0, as: UTF8.self) }
         return RunInfo(config: config, totalSteps: totalSteps, stepsPerEpoch: data.stepsPerEpoch, sourceCount: data.sourceCount,
@@ -135,23 +137,24 @@ public final class Trainer {
     }
 
     /// Runs to `totalSteps` (or until a stop request), evaluating and checkpointing on schedule.
+    /// Collective: every rank runs it.
     public func run() throws -> Outcome {
-        let info = runInfo
+        let info = gatherRunInfo()
         try eachCallback { try $0.runStarted(info) }
         let evalEvery = config.evalEvery > 0 ? config.evalEvery : max(1, totalSteps / 10)
         let checkpointEvery = config.checkpointEvery > 0 ? config.checkpointEvery : max(1, totalSteps / 10)
         let schedules = config.schedules
         let b = config.batchSize
-        var stats = [Double](repeating: 0, count: 5)
         var lastCheckpoint = step
         var domainWatch = DomainAccuracyWatch()
         let firstStep = step
         let timeline = timelinePath.map { _ in
             Timeline(capacity: Timeline.capacity(steps: totalSteps - step, bucketsPerStep: model.arena.entries.count + 1))
         }
-        if let timeline {
+        let profiler = StepProfiler(timeline: timeline)
+        if timeline != nil {
             communicator.barrier()
-            timeline.startClock()
+            profiler.startClock()
             sync.timeline = timeline
         }
         if verboseRanks {
@@ -160,70 +163,74 @@ public final class Trainer {
         }
 
         while step < totalSteps {
-            let start = DispatchTime.now().uptimeNanoseconds
+            // Spans are labelled with the step they belong to, 1-based: `label` before `step += 1`.
+            let label = step + 1
             let p = Schedules.progress(step: step, totalSteps: totalSteps)
             let lr = schedules.learningRate(progress: p), lambda = schedules.lambda(progress: p)
             let source = images.pointer, target = images.pointer + localCount * model.imageSize
-            try data.fill(step: step, source: source, labels: labels.pointer, target: target)
-            timeline?.span(.data, step: step + 1, since: start)
+            profiler.startStep()
+            try profiler.measure(.data, step: label) {
+                try data.fill(step: step, source: source, labels: labels.pointer, target: target)
+            }
             let batch = DANNModel.Batch(images: source, labels: labels.pointer, sourceCount: localCount, targetCount: localCount,
                                         globalBatch: b, sliceOffset: data.localSlice.lowerBound)
-            let computeStart = DispatchTime.now().uptimeNanoseconds
-            sync.step = step + 1
-            let r = model.computeGradients(batch, lambda: Float(lambda), step: step, seed: config.seed, sourceOnly: config.sourceOnly,
-                                           domainWeight: Float(config.domainWeight))
-            let syncStart = DispatchTime.now().uptimeNanoseconds
-            timeline?.span(.compute, step: step + 1, since: computeStart)
-            sync.finish()
-            let syncEnd = DispatchTime.now().uptimeNanoseconds
+            sync.step = label
+            let r = profiler.measure(.compute, step: label) {
+                model.computeGradients(batch, lambda: Float(lambda), step: step, seed: config.seed, sourceOnly: config.sourceOnly,
+                                       domainWeight: Float(config.domainWeight))
+            }
+            profiler.measure(.allreduce, step: label) { sync.finish() }
             if step == firstStep, let path = gradientDumpPath { try dumpGradients(to: path) }
-            let stopNow = StopSignal.isRequested || stopAtStep.map { step + 1 >= $0 } == true
-            stats[0] = r.labelLoss; stats[1] = r.domainLoss
-            stats[2] = Double(r.labelCorrect); stats[3] = Double(r.domainCorrect); stats[4] = stopNow ? 1 : 0
-            communicator.allreduceSum(&stats, count: stats.count)
-            guard stats[0].isFinite, stats[1].isFinite else {
-                throw DANNError("step \(step + 1): the loss is \(stats[0].isFinite ? stats[1] : stats[0]) (label \(stats[0]), domain \(stats[1])); lower --lr or check the data")
+            let stopRequested = StopSignal.isRequested || stopAtStep.map { label >= $0 } == true
+            let totals = StepStatistics(labelLoss: r.labelLoss, domainLoss: r.domainLoss, labelCorrect: Double(r.labelCorrect),
+                                        domainCorrect: Double(r.domainCorrect), stopRequests: stopRequested ? 1 : 0)
+                .summed(over: communicator)
+            guard totals.labelLoss.isFinite, totals.domainLoss.isFinite else {
+                throw DANNError("step \(label): the loss is \(totals.labelLoss.isFinite ? totals.domainLoss : totals.labelLoss) (label \(totals.labelLoss), domain \(totals.domainLoss)); lower --lr or check the data")
             }
-            let optimizerStart = DispatchTime.now().uptimeNanoseconds
-            if let maxNorm = config.clipGradNorm {
-                clipGradientNorm(model.arena.gradients, count: model.parameterCount, maxNorm: maxNorm)
+            profiler.measure(.optimizer, step: label) {
+                if let maxNorm = config.clipGradNorm {
+                    clipGradientNorm(model.arena.gradients, count: model.parameterCount, maxNorm: maxNorm)
+                }
+                optimizer.step(parameters: model.arena.parameters, gradients: model.arena.gradients, learningRate: Float(lr))
             }
-            optimizer.step(parameters: model.arena.parameters, gradients: model.arena.gradients, learningRate: Float(lr))
+            profiler.endStep()
             step += 1
-            timeline?.span(.optimizer, step: step, since: optimizerStart)
-            let end = DispatchTime.now().uptimeNanoseconds
-            let seconds = Double(end - start) / 1e9
             if verboseRanks {
                 printRankLine(String(format: "step %d/%d  local label %.4f domain %.4f  compute %.1f ms  allreduce %.1f ms  step %.1f ms",
-                                     step, totalSteps, r.labelLoss, r.domainLoss, Double(syncStart - computeStart) / 1e6,
-                                     Double(syncEnd - syncStart) / 1e6, Double(end - start) / 1e6))
+                                     step, totalSteps, r.labelLoss, r.domainLoss, profiler.milliseconds(.compute),
+                                     profiler.milliseconds(.allreduce), profiler.stepMilliseconds))
             }
 
-            let evaluateStart = DispatchTime.now().uptimeNanoseconds
-            let evaluation = (step % evalEvery == 0 || step == totalSteps) ? try evaluator.evaluate(model) : nil
-            if evaluation != nil { timeline?.span(.evaluate, step: step, since: evaluateStart) }
+            var evaluation: [EvalResult]? = nil
+            if step % evalEvery == 0 || step == totalSteps {
+                evaluation = try profiler.measure(.evaluate, step: step) { try evaluator.evaluate(model) }
+            }
+            let seconds = profiler.stepSeconds
             let record = StepRecord(step: step, totalSteps: totalSteps, epoch: (step - 1) / data.stepsPerEpoch + 1,
                                     epochs: (totalSteps + data.stepsPerEpoch - 1) / data.stepsPerEpoch, lr: lr, lambda: lambda,
-                                    labelLoss: stats[0], domainLoss: stats[1],
-                                    labelAccuracy: stats[2] / Double(b), domainAccuracy: stats[3] / Double(config.sourceOnly ? b : 2 * b),
+                                    labelLoss: totals.labelLoss, domainLoss: totals.domainLoss,
+                                    labelAccuracy: totals.labelCorrect / Double(b),
+                                    domainAccuracy: totals.domainCorrect / Double(config.sourceOnly ? b : 2 * b),
                                     stepSeconds: seconds, imagesPerSecond: Double(config.sourceOnly ? b : 2 * b) / seconds)
-            let loggingStart = DispatchTime.now().uptimeNanoseconds
-            try eachCallback { try $0.stepFinished(record, evaluation: evaluation) }
-            if !config.sourceOnly, let warning = domainWatch.observe(domainAccuracy: record.domainAccuracy, step: step) {
-                try eachCallback { try $0.warning(warning) }
+            // Callbacks run on rank 0 alone, so only rank 0 has a logging span.
+            if communicator.isRoot {
+                try profiler.measure(.logging, step: step) {
+                    try eachCallback { try $0.stepFinished(record, evaluation: evaluation) }
+                    if !config.sourceOnly, let warning = domainWatch.observe(domainAccuracy: record.domainAccuracy, step: step) {
+                        try eachCallback { try $0.warning(warning) }
+                    }
+                }
             }
-            if communicator.isRoot { timeline?.span(.logging, step: step, since: loggingStart) }
 
-            if stats[4] > 0 && step < totalSteps {
+            if totals.stopRequests > 0 && step < totalSteps {
                 let folder = try checkpoint()
                 try writeTimeline(timeline)
                 try eachCallback { try $0.runFinished(step: step, interrupted: true) }
                 return .interrupted(step: step, checkpoint: folder)
             }
             if step % checkpointEvery == 0 || step == totalSteps {
-                let checkpointStart = DispatchTime.now().uptimeNanoseconds
-                try checkpoint()
-                timeline?.span(.checkpoint, step: step, since: checkpointStart)
+                try profiler.measure(.checkpoint, step: step) { try checkpoint() }
                 lastCheckpoint = step
             }
         }
@@ -317,9 +324,30 @@ public final class Trainer {
     }
 }
 
-/// The CPUs this process may run on, as the kernel lists them ("0-1", "3"), or "?" where unreadable.
-func cpusAllowedList() -> String {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") }) else { return "?" }
-    return line.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces)
+/// What the ranks sum after each step: the losses and correct counts of their slices, and how many ranks were
+/// asked to stop (so that all stop after the same step). Travels as one [Double] allreduce.
+struct StepStatistics: Equatable {
+    var labelLoss: Double
+    var domainLoss: Double
+    var labelCorrect: Double
+    var domainCorrect: Double
+    var stopRequests: Double
+}
+
+extension StepStatistics {
+    /// The fields in buffer order.
+    var packed: [Double] { [labelLoss, domainLoss, labelCorrect, domainCorrect, stopRequests] }
+
+    init(packed values: [Double]) {
+        precondition(values.count == 5, "StepStatistics packs 5 values, not \(values.count)")
+        self.init(labelLoss: values[0], domainLoss: values[1], labelCorrect: values[2], domainCorrect: values[3],
+                  stopRequests: values[4])
+    }
+
+    /// Every field summed over the ranks, in one allreduce (collective).
+    func summed(over communicator: Communicator) -> StepStatistics {
+        var buffer = packed
+        communicator.allreduceSum(&buffer, count: buffer.count)
+        return StepStatistics(packed: buffer)
+    }
 }

@@ -58,17 +58,48 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
 
     public var schedules: Schedules { Schedules(learningRate: lr, alpha: alpha, beta: beta, gamma: gamma, lambdaMax: lambdaMax) }
 
-    /// Settings that define the sequence of updates: a resumed run must agree on all of them.
+    // MARK: Settings by name
+
+    /// Every setting's name, in declaration order: its key in config.json, the name `overriding(with:keys:)`,
+    /// `setting(_:)` and `Trainer(explicit:)` take, and (in kebab case) its flag. Read off the properties, so
+    /// it cannot drift from them; `train` declares one flag per setting under the same name (SettingsTests).
+    public static let settingNames: [String] = Mirror(reflecting: TrainingConfig()).children.compactMap(\.label)
+
+    /// Settings a resumed run may change: where files are, how often to evaluate and checkpoint, how the work
+    /// is spread. Every other setting defines the sequence of updates and so is part of `runIdentity`.
+    public static let resumableSettings: Set<String> = [
+        "dataDir", "initPath", "out", "evalEvery", "checkpointEvery", "keep", "threads", "allreduce", "bucketMegabytes",
+    ]
+
+    /// Settings given as one: a command line that gives one of them gives the others too (at their defaults),
+    /// so that a resumed run asked for `--epochs` does not keep the checkpoint's `--steps`.
+    public static let givenTogether: [String: Set<String>] = ["epochs": ["steps"], "steps": ["epochs"]]
+
+    /// The flag's name of a setting without its dashes: "lambdaMax" → "lambda-max" (argument-parser's rule).
+    public static func kebabCase(_ name: String) -> String {
+        name.reduce(into: "") { text, character in
+            text += character.isUppercase ? "-" + character.lowercased() : String(character)
+        }
+    }
+
+    /// The settings that define the sequence of updates, by flag name ("lambda-max": "1.0"): a resumed run must
+    /// agree on all of them. Every setting outside `resumableSettings`, read off the properties.
     public var runIdentity: [String: String] {
-        ["source": source.rawValue, "target": target.rawValue, "arch": arch, "input-size": String(inputSize),
-         "normalize": String(normalize), "batch-size": String(batchSize), "lr": String(lr), "momentum": String(momentum),
-         "weight-decay": String(weightDecay), "gamma": String(gamma), "alpha": String(alpha), "beta": String(beta),
-         "dropout": String(dropout), "domain-weight": String(domainWeight), "lambda-max": String(lambdaMax),
-         "clip-grad-norm": clipGradNorm.map { String($0) } ?? "off", "optimizer": optimizer.rawValue, "running-stats": runningStats.rawValue,
-         "adam-beta1": String(adamBeta1), "adam-beta2": String(adamBeta2), "adam-epsilon": String(adamEpsilon),
-         "source-only": String(sourceOnly), "seed": String(seed), "shuffle": String(shuffle),
-         "limit-source": limitSource.map(String.init) ?? "all", "limit-target": limitTarget.map(String.init) ?? "all",
-         "steps": steps.map(String.init) ?? "-", "epochs": steps == nil ? String(epochs) : "-"]
+        var identity: [String: String] = [:]
+        for child in Mirror(reflecting: self).children {
+            guard let name = child.label, !Self.resumableSettings.contains(name) else { continue }
+            identity[Self.kebabCase(name)] = Self.describe(child.value)
+        }
+        // With --steps set, --epochs plays no part.
+        if steps != nil { identity["epochs"] = "-" }
+        return identity
+    }
+
+    /// A setting's value as the identity check prints it: an enum's raw value, "none" for an unset optional.
+    static func describe(_ value: Any) -> String {
+        if let optional = value as? AnyOptional { return optional.wrappedAny.map(describe) ?? "none" }
+        if let value = value as? any RawRepresentable { return "\(value.rawValue)" }
+        return "\(value)"
     }
 
     /// Rejects values no run can use, with the flag's name.
@@ -129,34 +160,95 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         return String(decoding: try encoder.encode(self), as: UTF8.self)
     }
 
-    /// This config with the properties named in `keys` taken from `other`.
+    /// This config with the settings named in `keys` taken from `other`.
     public func overriding(with other: TrainingConfig, keys: Set<String>) throws -> TrainingConfig {
-        let encoder = JSONEncoder()
-        guard var mine = try JSONSerialization.jsonObject(with: encoder.encode(self)) as? [String: Any],
-              let theirs = try JSONSerialization.jsonObject(with: encoder.encode(other)) as? [String: Any] else {
-            throw DANNError("cannot merge training configs")
-        }
+        let unknown = keys.subtracting(Self.settingNames)
+        precondition(unknown.isEmpty, "not TrainingConfig settings: \(unknown.sorted())")
+        var mine = try jsonObject()
+        let theirs = try other.jsonObject()
         for key in keys {
             if let value = theirs[key] { mine[key] = value } else { mine.removeValue(forKey: key) }
         }
-        return try JSONDecoder().decode(TrainingConfig.self, from: JSONSerialization.data(withJSONObject: mine))
+        return try Self.decoding(mine)
+    }
+
+    /// This config with the named settings set to `values` (a flag's value: a Double, a DatasetName, …).
+    public func setting(_ values: [String: any Encodable]) throws -> TrainingConfig {
+        let unknown = Set(values.keys).subtracting(Self.settingNames)
+        precondition(unknown.isEmpty, "not TrainingConfig settings: \(unknown.sorted())")
+        var object = try jsonObject()
+        guard let given = try JSONSerialization.jsonObject(with: Self.mergeEncoder().encode(NamedValues(values))) as? [String: Any] else {
+            throw DANNError("cannot apply the settings \(values.keys.sorted())")
+        }
+        object.merge(given) { $1 }
+        return try Self.decoding(object)
     }
 
     /// Reads a saved config; settings it predates take their defaults.
     public static func fromJSON(_ text: String, path: String) throws -> TrainingConfig {
         do {
-            guard let saved = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
-                  var merged = try JSONSerialization.jsonObject(with: JSONEncoder().encode(TrainingConfig())) as? [String: Any] else {
+            guard let saved = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
                 throw DANNError.file(path, "unreadable training config (not a JSON object)")
             }
+            var merged = try TrainingConfig().jsonObject()
             merged.merge(saved) { $1 }
-            return try JSONDecoder().decode(TrainingConfig.self, from: JSONSerialization.data(withJSONObject: merged))
+            return try decoding(merged)
         } catch let error as DANNError {
             throw error
         } catch {
             throw DANNError.file(path, "unreadable training config (\(error.localizedDescription))")
         }
     }
+
+    // The merges above go through the JSON form, by setting name. Non-finite numbers travel as strings there,
+    // so that `--lr nan` reaches `validate` and its message.
+
+    private static func mergeEncoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return encoder
+    }
+
+    private func jsonObject() throws -> [String: Any] {
+        guard let object = try JSONSerialization.jsonObject(with: Self.mergeEncoder().encode(self)) as? [String: Any] else {
+            throw DANNError("cannot merge training configs")
+        }
+        return object
+    }
+
+    private static func decoding(_ object: [String: Any]) throws -> TrainingConfig {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try decoder.decode(TrainingConfig.self, from: JSONSerialization.data(withJSONObject: object))
+    }
+}
+
+/// Values by setting name, encoded as one JSON object.
+private struct NamedValues: Encodable {
+    let values: [String: any Encodable]
+
+    init(_ values: [String: any Encodable]) { self.values = values }
+
+    struct Key: CodingKey {
+        let stringValue: String
+        init(stringValue: String) { self.stringValue = stringValue }
+        var intValue: Int? { nil }
+        init?(intValue: Int) { nil }
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        for (name, value) in values { try container.encode(value, forKey: Key(stringValue: name)) }
+    }
+}
+
+/// An optional seen through `Any` (a Mirror child), unwrapped.
+private protocol AnyOptional {
+    var wrappedAny: Any? { get }
+}
+
+extension Optional: AnyOptional {
+    fileprivate var wrappedAny: Any? { map { $0 } }
 }
 
 extension DatasetName: Codable {}

@@ -2,13 +2,14 @@ import ArgumentParser
 import DANN
 import Foundation
 
-/// Exercises every collective of the communicator with rank-dependent data; rank 0 prints one JSON line
-/// that the tests compare with values they compute themselves. Hidden: a tool for tests and cluster set-up.
+/// `mpi-selftest`: exercises every collective of the communicator with rank-dependent data; rank 0 prints one
+/// JSON line that CommunicatorMPITests compares with values it computes itself. A test harness (and a check of a
+/// cluster's MPI, `mpirun -np N .build/release/mpi-selftest`), built beside dann-dist but not part of it.
+@main
 struct MPISelfTest: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mpi-selftest",
-        abstract: "Check the communicator's collectives (one JSON line from rank 0).",
-        shouldDisplay: false
+        abstract: "Check the communicator's collectives (one JSON line from rank 0)."
     )
 
     @Option(help: "Floats in the allreduce test buffer.") var count = 10_007
