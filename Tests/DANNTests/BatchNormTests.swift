@@ -101,7 +101,17 @@ final class BatchNormTests: XCTestCase {
         // Rank 0 holds source row 0 and target row 2; rank 1 source row 1 and target row 3.
         let exchange = TwoPartySum()
         let mine = [[0, 2], [1, 3]]
-        nonisolated(unsafe) var results: [(y: [Float], dx: [Float])?] = [nil, nil]
+        // Each thread writes its own slot under a lock: two unsynchronised writes into one Swift array can
+        // lose one of them (a rare nil here crashed a CI run).
+        final class Results: @unchecked Sendable {
+            private let lock = NSLock()
+            private var slots: [(y: [Float], dx: [Float])?] = [nil, nil]
+            subscript(r: Int) -> (y: [Float], dx: [Float])? {
+                get { lock.lock(); defer { lock.unlock() }; return slots[r] }
+                set { lock.lock(); slots[r] = newValue; lock.unlock() }
+            }
+        }
+        let results = Results()
         let group = DispatchGroup()
         for r in 0..<2 {
             group.enter()
@@ -116,8 +126,9 @@ final class BatchNormTests: XCTestCase {
         group.wait()
         for r in 0..<2 {
             let expected = (y: rows(single.y, mine[r]), dx: rows(single.dx, mine[r]))
-            XCTAssertLessThan(relativeError(results[r]!.y.map(Double.init), expected.y.map(Double.init)), 1e-6)
-            XCTAssertLessThan(relativeError(results[r]!.dx.map(Double.init), expected.dx.map(Double.init)), 1e-6)
+            guard let result = results[r] else { XCTFail("thread \(r) left no result"); continue }
+            XCTAssertLessThan(relativeError(result.y.map(Double.init), expected.y.map(Double.init)), 1e-6)
+            XCTAssertLessThan(relativeError(result.dx.map(Double.init), expected.dx.map(Double.init)), 1e-6)
         }
     }
 }
