@@ -79,15 +79,16 @@ struct Train: ParsableCommand {
     /// property's name (an optional @Option or a Bool @Flag), so a setting's flag is declared once, above.
     static let runFlags: Set<String> = ["resume", "stopAtStep", "verboseRanks", "timeline", "dumpGradients"]
 
-    /// The settings the command line gives, by name, read off the flags' properties.
-    func givenSettings() -> [String: any Encodable] {
+    /// The settings the command line gives, by name, read off the flags' properties. Throws for a flag that is
+    /// neither a setting nor a run flag (a programming error that SettingsTests catches first).
+    func givenSettings() throws -> [String: any Encodable] {
         var given: [String: any Encodable] = [:]
         for child in Mirror(reflecting: self).children {
             guard let label = child.label, label.hasPrefix("_") else { continue }
             let name = String(label.dropFirst())
             if Self.runFlags.contains(name) { continue }
             guard TrainingConfig.settingNames.contains(name), let argument = child.value as? SettingArgument else {
-                preconditionFailure("train's \(name) is neither a TrainingConfig setting (an optional @Option or a Bool @Flag) nor one of Train.runFlags")
+                throw DANNError("train's flag property \(name) is neither a TrainingConfig setting (as an optional @Option or a Bool @Flag) nor one of Train.runFlags")
             }
             if let value = argument.givenValue { given[name] = value }
         }
@@ -98,7 +99,7 @@ struct Train: ParsableCommand {
     /// set explicitly.
     func requestedConfig() throws -> (TrainingConfig, Set<String>) {
         let defaults = TrainingConfig()
-        let given = givenSettings()
+        let given = try givenSettings()
         var c = try Recipes.recommended(source: source ?? defaults.source, target: target ?? defaults.target,
                                         dataDir: dataDir ?? defaults.dataDir).setting(given)
         var explicit = Set(given.keys)
