@@ -1,4 +1,4 @@
-// swift-tools-version:5.9
+// swift-tools-version:6.0
 import PackageDescription
 
 // Release builds keep Swift's checks (preconditions, overflow, bounds): the kernels work on unsafe pointers

@@ -45,7 +45,7 @@ func exitWithError(_ message: String, status: Int32 = 1, sameOnEveryRank: Bool =
     let line = "dann-dist: error: \(message)"
     if let communicator, communicator.size > 1 {
         if !communicator.isRoot { Thread.sleep(forTimeInterval: 2) }
-        fflush(stdout)
+        fflush(nil)  // every output stream; naming C's stdout is not concurrency-safe in Swift 6
         communicator.abort(line)
     }
     if sameOnEveryRank, let rank = launcherRank(), rank != 0 {

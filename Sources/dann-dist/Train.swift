@@ -140,7 +140,7 @@ struct Train: ParsableCommand {
                 print("resume with: dann-dist train --resume --out \(shellQuoted(trainer.config.out))\(data)")
             }
             // Under mpirun, stdout is a pipe (fully buffered): hand everything over before MPI shuts down.
-            fflush(stdout)
+            fflush(nil)  // every output stream; naming C's stdout is not concurrency-safe in Swift 6
             communicator.finalize()
         } catch {
             var message = (error as? DANNError)?.message ?? "\(error)"

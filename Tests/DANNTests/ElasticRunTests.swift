@@ -157,7 +157,7 @@ final class ElasticRunTests: XCTestCase {
     }
 
     /// The same flags at 2 ranks under a plain mpirun, once for the whole class.
-    private static var reference: Result<URL, Error>?
+    nonisolated(unsafe) private static var reference: Result<URL, Error>?  // XCTest runs a class's tests one at a time
 
     private func uninterruptedRun() throws -> URL {
         if let reference = Self.reference { return try reference.get() }

@@ -8,7 +8,7 @@ final class EvaluatorTests: XCTestCase {
     /// One model and its single-process MNIST result, shared by the tests (a full pass is the slow part).
     /// Each is computed once, on first use; if its files are missing, every test that asks fails (or skips)
     /// on its own instead of the static initialiser taking the whole test process down.
-    private static let loadedModel = Result { try EvalFixtures.smallModel() }
+    nonisolated(unsafe) private static let loadedModel = Result { try EvalFixtures.smallModel() }
     private static let mnistOnlyData = Result { try EvalFixtures.mnistOnlyDataDir() }
     private static let singleProcessResult = Result { () throws -> EvalResult in
         let dir = try EvaluatorTests.dataDir

@@ -14,7 +14,7 @@ final class PredictTests: XCTestCase {
     /// The shipped `small` model with its last layer scaled so that its top logit is about 5: the answers
     /// are unchanged and the probabilities decisive but not saturated, which a sheet caption and a
     /// probability comparison need.
-    private static let scaledModel = Result { () throws -> DANNModel in
+    nonisolated(unsafe) private static let scaledModel = Result { () throws -> DANNModel in
         let model = try EvalFixtures.smallModel()
         let input = try PredictTests.datasetInputs
         let logits = model.classify(input, count: count)
@@ -26,7 +26,7 @@ final class PredictTests: XCTestCase {
     }
 
     /// The first MNIST test images as the training pipeline prepares them (loadEvalSlice + Preprocessor).
-    private static let preparedInputs = Result { () throws -> UnsafeMutablePointer<Float> in
+    nonisolated(unsafe) private static let preparedInputs = Result { () throws -> UnsafeMutablePointer<Float> in
         guard let raw = try loadEvalSlice(.mnist, dataDir: DataFixtures.repository, rank: 0, size: 1) else {
             throw FixtureError("no MNIST test set under \(DataFixtures.repository)")
         }
