@@ -27,7 +27,7 @@ struct Analyze: ParsableCommand {
     var json = false
     @Flag(help: "Map inputs to [-1, 1] as training with --normalize did (implied by the checkpoint's metadata).")
     var normalize = false
-    @Option(parsing: .unconditional, help: "OpenBLAS threads (default: the cores this process may use).") var threads: Int?
+    @Option(parsing: .unconditional, help: "Compute threads (default: the cores this process may use).") var threads: Int?
     @Flag(help: "Normalise with batch norm's running statistics (as eval does) instead of each domain's own batch statistics (as training does).")
     var runningStatistics = false
 

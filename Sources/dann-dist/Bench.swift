@@ -11,7 +11,7 @@ struct Bench: ParsableCommand {
     @Option(parsing: .unconditional, help: "Source images per step (and as many target images).") var batchSize = 128
     @Option(parsing: .unconditional, help: "Timed steps.") var steps = 10
     @Option(parsing: .unconditional, help: "Untimed steps first.") var warmup = 2
-    @Option(parsing: .unconditional, help: "OpenBLAS threads (default: OpenBLAS's own setting).") var threads: Int?
+    @Option(parsing: .unconditional, help: "Compute threads (default: OPENBLAS_NUM_THREADS, else the CPUs this process may use).") var threads: Int?
     @Option(parsing: .unconditional, help: "Side of the square sgemm that measures the peak (0: skip).") var peakSize = 2048
     @Flag(help: "Time with the main thread's CPU clock (steady on a shared machine; meaningful with --threads 1).")
     var threadClock = false

@@ -21,7 +21,7 @@ struct Eval: ParsableCommand {
     var json = false
     @Flag(help: "Map inputs to [-1, 1] as training with --normalize did (implied by the checkpoint's metadata).")
     var normalize = false
-    @Option(parsing: .unconditional, help: "OpenBLAS threads per rank (default: cores on the node / ranks on the node).")
+    @Option(parsing: .unconditional, help: "Compute threads per rank (default: cores on the node / ranks on the node).")
     var threads: Int?
 
     func run() throws {

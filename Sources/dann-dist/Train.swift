@@ -57,7 +57,7 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("init"), help: "Start from the weights of a model.safetensors.") var initPath: String?
     @Flag(inversion: .prefixedNo, help: "Shuffle the samples each epoch (the default), or visit them in file order.") var shuffle: Bool?
     @Option(parsing: .unconditional, help: "Evaluate every N steps (default: 10 per run) and at the end.") var evalEvery: Int?
-    @Option(parsing: .unconditional, help: "OpenBLAS threads per rank (default: cores per node / ranks per node).") var threads: Int?
+    @Option(parsing: .unconditional, help: "Compute threads per rank (default: cores per node / ranks per node).") var threads: Int?
     @Option(parsing: .unconditional, help: "Use the first N source training images.") var limitSource: Int?
     @Option(parsing: .unconditional, help: "Use the first N target training images.") var limitTarget: Int?
     @Option(help: "Gradient allreduce: buckets (during backward) or single (after backward).") var allreduce: AllreduceMode?

@@ -96,6 +96,121 @@ final class FastKernelTests: XCTestCase {
         }
     }
 
+    /// `BLAS.gemm` split into row or column blocks over 2 and 3 threads gives the single-threaded sgemm's
+    /// result bit for bit (each element's sum over k keeps its order), for every transpose combination,
+    /// beta 0 and 1, and shapes that leave ragged last blocks.
+    func testSplitGemmMatchesSerialGemm() {
+        let saved = BLAS.threads
+        defer { BLAS.setThreads(saved) }
+        var rng = TestRandom(99)
+        for (m, n, k) in [(48, 1037, 100), (611, 40, 90), (96, 96, 64)] {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let a = rng.floats(m * k), b = rng.floats(k * n), c0 = rng.floats(m * n)
+                let (lda, ldb) = (ta ? m : k, tb ? k : n)
+                for beta: Float in [0, 1] {
+                    var serial = c0
+                    BLAS.serialGemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
+                                    beta: beta, c: &serial, ldc: n)
+                    for threads in [2, 3] {
+                        BLAS.setThreads(threads)
+                        var split = c0
+                        BLAS.gemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
+                                  beta: beta, c: &split, ldc: n)
+                        XCTAssertEqual(split, serial, "\(m)×\(n)×\(k) tA \(ta) tB \(tb) β \(beta) threads \(threads)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// A convolution whose chunks are spread over 1, 2 or 3 threads gives the same output, weight, bias and
+    /// input gradients bit for bit (chunks and dW groups do not depend on the thread count), with a chunk
+    /// size that makes several chunks and a ragged last one.
+    func testConvolutionDoesNotDependOnThreadCount() {
+        let saved = BLAS.threads
+        defer { BLAS.setThreads(saved) }
+        let (batch, cin, cout, side) = (13, 4, 6, 10)
+        var rng = TestRandom(5)
+        let x = rng.floats(batch * cin * side * side), w = rng.floats(cout * cin * 25), bias = rng.floats(cout)
+        var results: [[Float]] = []
+        for threads in [1, 2, 3] {
+            BLAS.setThreads(threads)
+            let conv = Conv2D(inChannels: cin, outChannels: cout, height: side, width: side, kernel: 5, padding: 2)
+            conv.chunkFloats = cin * 25 * side * side   // one image per chunk: 13 chunks, 8 dW groups
+            var params = w + bias, grads = [Float](repeating: .nan, count: params.count)
+            let out: [Float] = params.withUnsafeMutableBufferPointer { p in
+                grads.withUnsafeMutableBufferPointer { g in
+                    conv.bind(parameters: [p.baseAddress!, p.baseAddress! + w.count], gradients: [g.baseAddress!, g.baseAddress! + w.count])
+                    let y = conv.forward(x, batch: batch, context: ForwardContext(training: true))
+                    let yv = Array(UnsafeBufferPointer(start: y, count: batch * conv.outputSize))
+                    let dy = yv.map { $0 * 0.5 - 0.25 }
+                    let dx = conv.backward(dy, batch: batch, needInputGradient: true)!
+                    return yv + Array(UnsafeBufferPointer(start: dx, count: x.count))
+                }
+            }
+            results.append(out + grads)
+        }
+        XCTAssertEqual(results[1], results[0], "2 threads")
+        XCTAssertEqual(results[2], results[0], "3 threads")
+        XCTAssertFalse(results[0].contains { $0.isNaN })
+    }
+
+    /// The 2×2 stride-2 vector path (8 outputs at a time, the last group overlapping) on small integers
+    /// (many ties) against the naive first-maximum definition: values, argmax, the rectified values, and
+    /// the backward's routing (with and without the ReLU gate) against a scatter written here.
+    func testMaxPool2x2VectorPathAgainstNaive() {
+        for (h, w) in [(24, 24), (8, 16), (10, 21), (6, 34)] {
+            let planes = 3
+            let g = ConvGeometry(channels: 1, height: h, width: w, kernel: 2, stride: 2, padding: 0)
+            var rng = TestRandom(UInt64(h * 100 + w))
+            let x = (0..<planes * h * w).map { _ in Float(rng.next() % 5) - 2 }
+            let ref = Naive.maxPool(x.map(Double.init), planes: planes, h: h, w: w, k: 2, s: 2, pad: 0)
+            for rectify in [false, true] {
+                var y = [Float](repeating: .nan, count: planes * g.outPlaneSize), arg = [Int32](repeating: -1, count: y.count)
+                MaxPoolKernel.forward(x, planes: planes, geometry: g, output: &y, argmax: &arg, rectify: rectify)
+                XCTAssertEqual(y.map(Double.init), rectify ? ref.y.map { max($0, 0) } : ref.y, "\(h)×\(w) rectify \(rectify)")
+                let flat = arg.enumerated().map { Int($0.element) + ($0.offset / g.outPlaneSize) * g.planeSize }
+                XCTAssertEqual(flat, ref.arg, "\(h)×\(w)")
+
+                let dy = (0..<y.count).map { _ in Float(rng.next() % 7) + 1 }
+                var expected = [Float](repeating: 0, count: x.count)
+                for i in 0..<y.count where !rectify || y[i] > 0 { expected[ref.arg[i]] += dy[i] }
+                var dx = [Float](repeating: .nan, count: x.count)
+                y.withUnsafeBufferPointer { yp in
+                    MaxPoolKernel.backward(dy, argmax: arg, planes: planes, geometry: g, gradInput: &dx,
+                                           gate: rectify ? yp.baseAddress : nil)
+                }
+                XCTAssertEqual(dx, expected, "\(h)×\(w) backward rectify \(rectify)")
+            }
+        }
+    }
+
+    /// ReLU followed by max pooling, fused (the pooling rectifies, the ReLU passes through) against the
+    /// two layers run apart: the same output and the same input gradient, bit for bit, for the 2×2 and
+    /// the seed's 3/2/1 pooling, on values with many zeros and ties.
+    func testFusedReLUPoolingMatchesSeparateLayers() {
+        for (k, st, pad, side) in [(2, 2, 0, 24), (3, 2, 1, 16)] {
+            let (channels, batch) = (4, 3)
+            var rng = TestRandom(UInt64(31 + k))
+            let x = (0..<channels * batch * side * side).map { _ in Float(Int(rng.next() % 9) - 4) * 0.5 }
+            func run(fused: Bool) -> ([Float], [Float]) {
+                let relu = ReLU(size: channels * side * side)
+                let pool = MaxPool(channels: channels, height: side, width: side, kernel: k, stride: st, padding: pad)
+                let net = Sequential([relu, pool])
+                if fused { net.fuseReLUIntoPooling() }
+                XCTAssertEqual(relu.deferredToPooling, fused)
+                let y = net.forward(x, batch: batch, context: ForwardContext(training: true))
+                let out = Array(UnsafeBufferPointer(start: y, count: batch * pool.outputSize))
+                let dy = (0..<out.count).map { Float($0 % 5) - 1.5 }
+                let dx = net.backward(dy, batch: batch, needInputGradient: true)!
+                return (out, Array(UnsafeBufferPointer(start: dx, count: x.count)))
+            }
+            let (separate, fused) = (run(fused: false), run(fused: true))
+            XCTAssertEqual(fused.0, separate.0, "k\(k) forward")
+            XCTAssertEqual(fused.1, separate.1, "k\(k) backward")
+        }
+    }
+
     /// The vector loops against scalar definitions, with counts that leave a tail after the 8-lane body.
     func testElementwiseAgainstScalarLoops() {
         var rng = TestRandom(17)

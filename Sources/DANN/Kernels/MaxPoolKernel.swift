@@ -1,10 +1,16 @@
 /// Max pooling over independent planes (any layout whose H×W planes are contiguous).
 /// Padding counts as −∞ and ties go to the first maximum in row-major window order, as in PyTorch.
+/// `rectify` applies a ReLU to each pooled value (the fused ReLU before the pooling); its backward then
+/// passes a gradient only where the pooled output is positive (`gate`).
 public enum MaxPoolKernel {
     public static func forward(
         _ input: UnsafePointer<Float>, planes: Int, geometry g: ConvGeometry,
-        output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>
+        output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>, rectify: Bool = false
     ) {
+        if g.kernel == 2, g.stride == 2, g.padding == 0, g.outWidth >= 8 {
+            forward2x2(input, planes: planes, geometry: g, output: output, argmax: argmax, rectify: rectify)
+            return
+        }
         let oh = g.outHeight, ow = g.outWidth, w = g.width, k = g.kernel
         // Output columns [ox0, ox1) and rows [oy0, oy1) whose window lies wholly inside the plane take
         // the unclamped path, with the window loops fixed-length and the max a branch-free select.
@@ -35,7 +41,7 @@ public enum MaxPoolKernel {
                                 for dx in 0..<k where dy > 0 || dx > 0 { window.consider((y0 + dy) * w + x0 + dx) }
                             }
                         }
-                        dst[oy * ow + ox] = window.best
+                        dst[oy * ow + ox] = rectify ? max(window.best, 0) : window.best
                         arg[oy * ow + ox] = Int32(window.index)
                         continue
                     }
@@ -49,26 +55,121 @@ public enum MaxPoolKernel {
                             if v > best { best = v; bestIndex = y * w + x }
                         }
                     }
-                    dst[oy * ow + ox] = best
+                    dst[oy * ow + ox] = rectify ? max(best, 0) : best
                     arg[oy * ow + ox] = Int32(bestIndex)
                 }
             }
         }
     }
 
-    /// Routes each output gradient to the input position that won the forward max.
+    /// 2×2 windows, stride 2, no padding: eight outputs at a time from two 16-float row loads, the four
+    /// candidates of each window compared in row-major order (first maximum wins, as in the scalar path).
+    static func forward2x2(
+        _ input: UnsafePointer<Float>, planes: Int, geometry g: ConvGeometry,
+        output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>, rectify: Bool
+    ) {
+        let oh = g.outHeight, ow = g.outWidth, w = g.width
+        let lanes = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14), zero = SIMD8<Float>()
+        for p in 0..<planes {
+            let src = input + p * g.planeSize
+            let dst = output + p * oh * ow
+            let arg = argmax + p * oh * ow
+            for oy in 0..<oh {
+                let row0 = src + 2 * oy * w, row1 = row0 + w
+                var ox = 0
+                while ox < ow {
+                    ox = min(ox, ow - 8)   // the last group overlaps the previous one: same values again
+                    let top = UnsafeRawPointer(row0 + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
+                    let bottom = UnsafeRawPointer(row1 + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
+                    let first = lanes &+ Int32(2 * oy * w + 2 * ox)
+                    var best = top.evenHalf, index = first
+                    var candidate = top.oddHalf, better = candidate .> best
+                    best.replace(with: candidate, where: better); index.replace(with: first &+ 1, where: better)
+                    candidate = bottom.evenHalf; better = candidate .> best
+                    best.replace(with: candidate, where: better); index.replace(with: first &+ Int32(w), where: better)
+                    candidate = bottom.oddHalf; better = candidate .> best
+                    best.replace(with: candidate, where: better); index.replace(with: first &+ Int32(w + 1), where: better)
+                    if rectify { best.replace(with: zero, where: best .< zero) }
+                    UnsafeMutableRawPointer(dst + oy * ow + ox).storeBytes(of: best, as: SIMD8<Float>.self)
+                    UnsafeMutableRawPointer(arg + oy * ow + ox).storeBytes(of: index, as: SIMD8<Int32>.self)
+                    ox += 8
+                }
+            }
+        }
+    }
+
+    /// Routes each output gradient to the input position that won the forward max (only where `gate`,
+    /// the rectified pooled output, is positive, when given).
     public static func backward(
         _ gradOutput: UnsafePointer<Float>, argmax: UnsafePointer<Int32>, planes: Int, geometry g: ConvGeometry,
-        gradInput: UnsafeMutablePointer<Float>
+        gradInput: UnsafeMutablePointer<Float>, gate: UnsafePointer<Float>? = nil
     ) {
         let outPlane = g.outPlaneSize
+        if g.kernel == 2, g.stride == 2, g.padding == 0, g.height % 2 == 0, g.width % 2 == 0, g.outWidth >= 8 {
+            backward2x2(gradOutput, argmax: argmax, planes: planes, geometry: g, gradInput: gradInput, gate: gate)
+            return
+        }
         gradInput.update(repeating: 0, count: planes * g.planeSize)
         for p in 0..<planes {
             let dst = gradInput + p * g.planeSize
             let src = gradOutput + p * outPlane
             let arg = argmax + p * outPlane
-            for i in 0..<outPlane { dst[Int(arg[i])] += src[i] }
+            if let gate {
+                let y = gate + p * outPlane
+                for i in 0..<outPlane where y[i] > 0 { dst[Int(arg[i])] += src[i] }
+            } else {
+                for i in 0..<outPlane { dst[Int(arg[i])] += src[i] }
+            }
         }
+    }
+
+    /// Non-overlapping 2×2 windows that tile the plane: every input position belongs to one window, so
+    /// each is written once (its window's gradient or zero) with no zero-fill and scatter beforehand.
+    /// Eight windows at a time (rows of at least eight; the last group overlaps: same values again).
+    static func backward2x2(
+        _ gradOutput: UnsafePointer<Float>, argmax: UnsafePointer<Int32>, planes: Int, geometry g: ConvGeometry,
+        gradInput: UnsafeMutablePointer<Float>, gate: UnsafePointer<Float>?
+    ) {
+        let oh = g.outHeight, ow = g.outWidth, w = g.width
+        let lanes = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14), zero = SIMD8<Float>()
+        for p in 0..<planes {
+            let dst = gradInput + p * g.planeSize
+            let src = gradOutput + p * oh * ow
+            let arg = argmax + p * oh * ow
+            let y = gate.map { $0 + p * oh * ow }
+            for oy in 0..<oh {
+                let top = dst + 2 * oy * w, bottom = top + w
+                var ox = 0
+                while ox < ow {
+                    ox = min(ox, ow - 8)
+                    let i = oy * ow + ox
+                    var gradient = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self)
+                    if let y {
+                        gradient.replace(with: zero, where: UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self) .<= zero)
+                    }
+                    let a = UnsafeRawPointer(arg + i).loadUnaligned(as: SIMD8<Int32>.self)
+                    let k = lanes &+ Int32(2 * oy * w + 2 * ox)
+                    let w32 = Int32(w)
+                    store(interleave(zero.replacing(with: gradient, where: a .== k), zero.replacing(with: gradient, where: a .== k &+ 1)),
+                          top + 2 * ox)
+                    store(interleave(zero.replacing(with: gradient, where: a .== k &+ w32),
+                                     zero.replacing(with: gradient, where: a .== k &+ (w32 + 1))), bottom + 2 * ox)
+                    ox += 8
+                }
+            }
+        }
+    }
+
+    /// (e0, o0, e1, o1, …): the even and odd columns of a 2×2 pooling row back in place.
+    @inline(__always)
+    static func interleave(_ even: SIMD8<Float>, _ odd: SIMD8<Float>) -> SIMD16<Float> {
+        SIMD16(even[0], odd[0], even[1], odd[1], even[2], odd[2], even[3], odd[3],
+               even[4], odd[4], even[5], odd[5], even[6], odd[6], even[7], odd[7])
+    }
+
+    @inline(__always)
+    static func store(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
     }
 
     /// A running max with the first-maximum tie rule; `consider` is written as selects so the compiler

@@ -3,31 +3,58 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import COpenBLAS
+import Foundation
 
-/// Splits the memory-bound loops around the GEMMs (im2col, col2im, pooling, ReLU) over as many threads
-/// as OpenBLAS uses, so that with N threads per rank the whole step, not only its matrix products, runs
-/// on N cores. Runs inline when one thread is configured or the work is small.
+/// dann-dist's one pool of compute threads per process (rank): the GEMMs (`BLAS.gemm` splits C into
+/// blocks), the convolutions' im2col + GEMM chunks and the memory-bound loops around them (pooling, ReLU,
+/// normalisation) all run on it, while OpenBLAS itself stays single-threaded (see `BLAS`).
 ///
 /// The helpers are persistent threads woken by a condition variable (created on first use), not
 /// libdispatch, whose `concurrentPerform` made ~40 allocations per step. What remains at ≥ 2 threads is
-/// one small box per call from `withoutActuallyEscaping` (~9 per step, ~36 bytes each, all freed);
-/// with one thread nothing is allocated.
+/// one small box per call from `withoutActuallyEscaping` (all freed); with one thread nothing is allocated.
 public enum Parallel {
     /// Below this many elements a wake-up costs more than it saves.
     public static let minimumWork = 1 << 16
+
+    nonisolated(unsafe) private static var configured: Int?
+
+    /// Threads of this process's pool: `BLAS.setThreads`, else OPENBLAS_NUM_THREADS, else the CPUs it may use.
+    public static var threads: Int {
+        get { configured ?? defaultThreads }
+        set { _ = defaultThreads; configured = max(1, newValue) }
+    }
+
+    /// Also puts OpenBLAS on one thread, the first time anything asks how many threads there are.
+    private static let defaultThreads: Int = {
+        openblas_set_num_threads(1)
+        if let text = ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"], let n = Int(text), n > 0 { return n }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
 
     /// Calls `body` on contiguous, disjoint sub-ranges covering 0..<count (one per thread), and returns
     /// when all are done. `work` is the total number of elements touched, to decide whether to split.
     @inline(__always)
     public static func forRanges(_ count: Int, work: Int, _ body: (Range<Int>) -> Void) {
-        let threads = min(BLAS.threads, count)
-        guard threads > 1, work >= minimumWork else {
+        let parts = min(threads, count)
+        guard parts > 1, work >= minimumWork else {
             body(0..<count)
             return
         }
-        WorkerPool.shared.run(parts: threads) { t in
-            body(count * t / threads..<count * (t + 1) / threads)
+        WorkerPool.shared.run(parts: parts) { t in
+            body(count * t / parts..<count * (t + 1) / parts)
         }
+    }
+
+    /// Calls `body(t)` for t in 0..<parts, part 0 on the calling thread and the others on the pool's
+    /// helpers, and returns when all are done. Jobs do not nest: `body` must not start another.
+    @inline(__always)
+    public static func forParts(_ parts: Int, _ body: (Int) -> Void) {
+        guard parts > 1 else {
+            if parts == 1 { body(0) }
+            return
+        }
+        WorkerPool.shared.run(parts: parts, body)
     }
 }
 

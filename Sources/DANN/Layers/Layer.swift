@@ -75,6 +75,19 @@ public struct Sequential {
 
     public init(_ layers: [Layer]) { self.layers = layers }
 
+    /// ReLU then max pooling equals max pooling then ReLU (max commutes with a monotone function), on a
+    /// quarter (2×2) or so of the elements; and the ReLU's gradient gate becomes "the window's max was
+    /// positive", which the pooling backward applies as it routes each gradient. Outputs and gradients
+    /// are unchanged (a window whose max is ≤ 0 passes no gradient either way), and the two full passes
+    /// of the ReLU over the convolution's output disappear.
+    public func fuseReLUIntoPooling() {
+        for (relu, pool) in zip(layers, layers.dropFirst()) {
+            guard let relu = relu as? ReLU, let pool = pool as? MaxPool else { continue }
+            relu.deferredToPooling = true
+            pool.rectifies = true
+        }
+    }
+
     public func forward(_ input: UnsafePointer<Float>, batch: Int, context: ForwardContext) -> UnsafePointer<Float> {
         var x = input
         if let profiler = LayerProfiler.active {

@@ -2,6 +2,8 @@
 /// Planes are independent, so the threads split them.
 public final class MaxPool: Layer {
     public let geometry: ConvGeometry
+    /// Applies the preceding ReLU to the pooled values (see `Sequential.fuseReLUIntoPooling`).
+    public var rectifies = false
     private let output = FloatBuffer()
     private let argmax = IndexBuffer()
     private let gradInput = FloatBuffer()
@@ -16,11 +18,11 @@ public final class MaxPool: Layer {
     public func forward(_ x: UnsafePointer<Float>, batch: Int, context: ForwardContext) -> UnsafePointer<Float> {
         let y = output.reserve(batch * outputSize)
         let arg = argmax.reserve(batch * outputSize)
-        let inPlane = geometry.planeSize, outPlane = geometry.outPlaneSize
+        let inPlane = geometry.planeSize, outPlane = geometry.outPlaneSize, rectifies = rectifies
         Parallel.forRanges(batch * geometry.channels, work: batch * inputSize) { planes in
             let p0 = planes.lowerBound
             MaxPoolKernel.forward(x + p0 * inPlane, planes: planes.count, geometry: geometry,
-                                  output: y + p0 * outPlane, argmax: arg + p0 * outPlane)
+                                  output: y + p0 * outPlane, argmax: arg + p0 * outPlane, rectify: rectifies)
         }
         return UnsafePointer(y)
     }
@@ -29,10 +31,11 @@ public final class MaxPool: Layer {
         guard needInputGradient else { return nil }
         let dx = gradInput.reserve(batch * inputSize)
         let arg = argmax.pointer, inPlane = geometry.planeSize, outPlane = geometry.outPlaneSize
+        let gate: UnsafePointer<Float>? = rectifies ? UnsafePointer(output.pointer) : nil
         Parallel.forRanges(batch * geometry.channels, work: batch * inputSize) { planes in
             let p0 = planes.lowerBound
             MaxPoolKernel.backward(dy + p0 * outPlane, argmax: arg + p0 * outPlane, planes: planes.count, geometry: geometry,
-                                   gradInput: dx + p0 * inPlane)
+                                   gradInput: dx + p0 * inPlane, gate: gate.map { $0 + p0 * outPlane })
         }
         return UnsafePointer(dx)
     }

@@ -113,6 +113,7 @@ public final class DANNModel {
         }
         featureSize = flat!
         extractor = Sequential(layers)
+        extractor.fuseReLUIntoPooling()
 
         func head(_ spec: [LayerSpec], prefix: String, classes: Int) throws -> Sequential {
             layers = []

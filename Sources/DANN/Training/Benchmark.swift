@@ -13,7 +13,7 @@ public enum Benchmark {
         public var batchSize: Int
         public var steps: Int
         public var warmup: Int
-        /// OpenBLAS threads; nil leaves the current setting.
+        /// Compute threads (`BLAS.setThreads`); nil leaves the current setting.
         public var threads: Int?
         /// Side of the square sgemm that measures the peak; 0 skips the measurement.
         public var peakSize: Int

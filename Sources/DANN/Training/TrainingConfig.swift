@@ -49,7 +49,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// 0: ten checkpoints per run (and one at the end).
     public var checkpointEvery: Int = 0
     public var keep: Int = 3
-    /// OpenBLAS threads per rank; nil: cores on the node / ranks on the node.
+    /// Compute threads per rank; nil: cores on the node / ranks on the node.
     public var threads: Int? = nil
     public var allreduce: AllreduceMode = .buckets
     public var bucketMegabytes: Double = 25
