@@ -4,6 +4,7 @@
 usage: timeline-summary.py [--skip N] [--images-per-step M] TRACE.json...
 Steps 1..N are skipped (warm-up, first shard read). A step runs from its `data` span's start to the end
 of its `optimizer` span; `allreduce` is the wait for the gradient sum (the whole call with --allreduce single).
+With --accumulate K, compute is the sum of the K passes' spans (and --images-per-step should be 2·K·B).
 """
 import argparse, collections, json
 
@@ -16,10 +17,17 @@ args = parser.parse_args()
 for path in args.traces:
     events = json.load(open(path))["traceEvents"]
     for rank in sorted({e["pid"] for e in events}):
+        # A step of --accumulate K has K data and K compute spans: keep the first data span (the step's start)
+        # and sum the durations of each phase.
         steps = collections.defaultdict(dict)
         for e in events:
             if e["pid"] == rank and e["ph"] == "X":
-                steps[e["args"]["step"]][e["name"]] = e
+                spans = steps[e["args"]["step"]]
+                if e["name"] in spans:
+                    first = spans[e["name"]]
+                    spans[e["name"]] = dict(first, ts=min(first["ts"], e["ts"]), dur=first["dur"] + e["dur"])
+                else:
+                    spans[e["name"]] = e
         kept = sorted(s for s, spans in steps.items() if s > args.skip and "data" in spans and "optimizer" in spans)
         if not kept:
             print(f"{path} rank {rank}: no steps after --skip {args.skip}")

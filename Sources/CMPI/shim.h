@@ -8,11 +8,13 @@ static inline MPI_Datatype dann_mpi_float(void) { return MPI_FLOAT; }
 static inline MPI_Datatype dann_mpi_double(void) { return MPI_DOUBLE; }
 static inline MPI_Datatype dann_mpi_int64(void) { return MPI_INT64_T; }
 static inline MPI_Datatype dann_mpi_uint8(void) { return MPI_UINT8_T; }
+static inline MPI_Datatype dann_mpi_uint16(void) { return MPI_UINT16_T; }
 static inline MPI_Datatype dann_mpi_char(void) { return MPI_CHAR; }
 static inline MPI_Datatype dann_mpi_byte(void) { return MPI_BYTE; }
 static inline MPI_Op dann_mpi_sum(void) { return MPI_SUM; }
 static inline MPI_Op dann_mpi_max(void) { return MPI_MAX; }
 static inline MPI_Op dann_mpi_min(void) { return MPI_MIN; }
+static inline MPI_Op dann_mpi_op_null(void) { return MPI_OP_NULL; }
 static inline void *dann_mpi_in_place(void) { return MPI_IN_PLACE; }
 static inline MPI_Request dann_mpi_request_null(void) { return MPI_REQUEST_NULL; }
 static inline MPI_Status *dann_mpi_status_ignore(void) { return MPI_STATUS_IGNORE; }

@@ -14,6 +14,7 @@ extension DatasetName: ExpressibleByArgument {
 }
 
 extension AllreduceMode: ExpressibleByArgument {}
+extension AllreduceDType: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 extension BatchNorm.RunningStatistics: ExpressibleByArgument {}
 
@@ -31,7 +32,9 @@ struct Train: ParsableCommand {
     @Flag(help: "Scale pixels to [-1, 1] instead of [0, 1].") var normalize = false
     @Option(parsing: .unconditional, help: "Epochs over the source set (default: the task's recipe).") var epochs: Int?
     @Option(parsing: .unconditional, help: "Total steps (instead of --epochs).") var steps: Int?
-    @Option(parsing: .unconditional, help: "Global source images per step (and as many target images).") var batchSize: Int?
+    @Option(parsing: .unconditional, help: "Global source images per forward/backward pass (and as many target images); a step is --accumulate passes.") var batchSize: Int?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Passes per optimizer step (gradient accumulation, default 1): a step trains on K × --batch-size images, as one pass of that many would (batch norm: per-pass statistics). --steps, epochs and every interval count steps.", valueName: "K"))
+    var accumulate: Int?
     @Option(parsing: .unconditional, help: "Initial learning rate lr0.") var lr: Double?
     @Option(parsing: .unconditional, help: "SGD momentum.") var momentum: Double?
     @Option(parsing: .unconditional, help: "Weight decay.") var weightDecay: Double?
@@ -62,6 +65,8 @@ struct Train: ParsableCommand {
     @Option(parsing: .unconditional, help: "Use the first N target training images.") var limitTarget: Int?
     @Option(help: "Gradient allreduce: buckets (during backward) or single (after backward).") var allreduce: AllreduceMode?
     @Option(name: .customLong("bucket-mb"), parsing: .unconditional, help: "Allreduce bucket size in MB.") var bucketMegabytes: Double?
+    @Option(name: .customLong("allreduce-dtype"), help: "Gradient exchange precision: f32 (default), or bf16/fp16 (each rank's gradient rounded to 16 bits, half the bytes, sums formed in f32 and rounded to 16 bits; weights stay f32). One process has no exchange and so no rounding.")
+    var allreduceDtype: AllreduceDType?
     @Option(parsing: .unconditional, help: ArgumentHelp("Stop with a checkpoint after this many steps, as on SIGTERM.", visibility: .hidden))
     var stopAtStep: Int?
     @Flag(help: "Every rank prints a short line per step to stderr, prefixed [rank r] (otherwise only rank 0 prints).")

@@ -63,7 +63,8 @@ final class BadInputMatrixTests: XCTestCase {
             ("--checkpoint-every", "-1"), ("--keep", "0"), ("--threads", "0"), ("--limit-source", "0"),
             ("--limit-target", "-1"), ("--bucket-mb", "inf"), ("--bucket-mb", "0"), ("--input-size", "30"),
             ("--arch", "resnet"), ("--source", "cifar"), ("--optimizer", "lbfgs"), ("--running-stats", "some"),
-            ("--seed", "-1"), ("--lr", "0x"),
+            ("--seed", "-1"), ("--lr", "0x"), ("--accumulate", "0"), ("--accumulate", "-1"), ("--accumulate", "abc"),
+            ("--accumulate", "99999999999"), ("--allreduce-dtype", "f8"), ("--allreduce-dtype", "BF16"),
         ]
         var cases = bad.map { flag, value in
             Case(name: "\(flag) \(value)", arguments: ["train", "--data", Self.repositoryData, "--out", "OUT", flag, value],

@@ -106,6 +106,86 @@ final class CommunicatorMPITests: XCTestCase {
         XCTAssertEqual(result.stderr, "mpi-selftest: rank 0 aborting as requested\n")
     }
 
+    /// The 16-bit allreduce of `--allreduce-dtype` at 2, 3 and 4 ranks, for bf16 and fp16, in calls of at most
+    /// 997 elements and in 3 buckets. Every rank ends with the same bits (blocking, and bucketed), and rank 0's
+    /// sums are checked against the sum of the rounded inputs computed here: the inputs rounded by the
+    /// references of HalfFloatTests (Swift's `Float16`; bf16's nearest neighbour), added exactly in Double.
+    /// n ranks make n − 1 additions, each rounding a partial sum to 16 bits (≤ ½ ulp of a partial sum, whose
+    /// magnitude is at most A = Σ|inputs|), so the error is at most (n − 1)/2 ulp16(A); at 2 ranks the one
+    /// addition must give exactly the exact sum rounded once (`roundedReference(Double)`), in both ways of
+    /// calling. At 3 and 4 ranks the blocking and the non-blocking algorithms add in different orders, so
+    /// their roundings differ (as Float32's do).
+    func testHalfPrecisionSumsAtTwoThreeFourRanks() throws {
+        let count = 5003
+        for format in HalfFormat.allCases {
+            for ranks in 2...4 {
+                let folder = TestPaths.temporaryDirectory("half-\(format)-\(ranks)")
+                defer { try? FileManager.default.removeItem(at: folder) }
+                let path = folder.appendingPathComponent("sum.f32").path
+                let result = try runMPI(ranks: ranks, ["--count", String(count), "--buckets", "3", "--chunk", "997",
+                                                       "--half", format.rawValue, "--half-out", path], program: try selftest())
+                XCTAssertEqual(result.status, 0, "\(format) np=\(ranks): \(result.stderr)")
+                let perRank = try XCTUnwrap(try parseLastLine(result.stdout)["ranks"] as? [[String: Any]])
+                XCTAssertEqual(perRank.count, ranks)
+                for record in perRank {
+                    XCTAssertEqual(record["half_hash_blocking"] as? String, perRank[0]["half_hash_blocking"] as? String, "\(format) np=\(ranks)")
+                    XCTAssertEqual(record["half_hash_bucketed"] as? String, perRank[0]["half_hash_bucketed"] as? String, "\(format) np=\(ranks)")
+                    if ranks == 2 { XCTAssertEqual(record["half_bucketed_equals_blocking"] as? Bool, true, "\(format) np=2") }
+                }
+                let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+                XCTAssertEqual(bytes.count, 2 * 4 * count)
+                let widened = bytes.withUnsafeBytes { raw in
+                    (0..<2 * count).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
+                }
+                for (way, sums) in [("blocking", Array(widened[..<count])), ("bucketed", Array(widened[count...]))] {
+                    var worstInBound = 0.0, withinOneUlp = 0
+                    for i in 0..<count {
+                        let rounded = (0..<ranks).map { Double(Self.roundedReference(Self.halfPattern(rank: $0, index: i), format)) }
+                        let exact = rounded.reduce(0, +), unit = Self.ulp(rounded.reduce(0) { $0 + abs($1) } * 1.01, format)
+                        let error = abs(Double(sums[i]) - exact)
+                        XCTAssertLessThanOrEqual(error, Double(ranks - 1) / 2 * unit, "\(format) np=\(ranks) \(way) element \(i)")
+                        worstInBound = max(worstInBound, error / unit)
+                        withinOneUlp += error <= Self.ulp(abs(exact), format) ? 1 : 0
+                        if ranks == 2 {
+                            XCTAssertEqual(Double(sums[i]), Self.roundedReference(exact, format), "\(format) np=2 \(way) element \(i)")
+                        }
+                    }
+                    print(String(format: "%@ allreduce at np=%d (%@): largest error %.2f ulp16(Σ|x|) (bound %.1f); %.2f %% of sums within 1 ulp16 of the exact sum",
+                                 format.rawValue, ranks, way, worstInBound, Double(ranks - 1) / 2, 100 * Double(withinOneUlp) / Double(count)))
+                }
+            }
+        }
+    }
+
+    /// Rank r's input i in mpi-selftest's --half pattern (the definition it documents): mixed signs, 2⁻⁶ … 2⁵.
+    static func halfPattern(rank: Int, index i: Int) -> Float {
+        Float(sin(Double(i) * 0.37 + Double(rank)) * pow(2, Double((i * 7 + rank * 3) % 12 - 6)))
+    }
+
+    /// d rounded once to `format` (nearest, ties to even), written out from the format's definition: d's
+    /// spacing at its magnitude, d scaled to a whole number of it (exact: a power of two) and rounded.
+    static func roundedReference(_ d: Double, _ format: HalfFormat) -> Double {
+        let spacing = ulp(abs(d), format)
+        return spacing == 0 ? d : (d / spacing).rounded(.toNearestOrEven) * spacing
+    }
+
+    /// x rounded to `format` by the references of HalfFloatTests, as a Float.
+    static func roundedReference(_ x: Float, _ format: HalfFormat) -> Float {
+        switch format {
+        case .fp16: Float(Float16(x))
+        case .bf16: Float(bitPattern: UInt32(HalfFloatTests.nearestBF16(x)) << 16)
+        }
+    }
+
+    /// The spacing of `format`'s values at magnitude m > 0 (normal range; fp16 subnormals: 2⁻²⁴).
+    static func ulp(_ m: Double, _ format: HalfFormat) -> Double {
+        guard m > 0 else { return 0 }
+        return switch format {
+        case .fp16: pow(2, Double(max(Int(m.exponent), -14) - 10))
+        case .bf16: pow(2, Double(Int(m.exponent) - 7))
+        }
+    }
+
     private func selftest() throws -> String { try executable("mpi-selftest") }
 
     private func parseLastLine(_ stdout: String) throws -> [String: Any] {

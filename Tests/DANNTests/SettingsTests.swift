@@ -130,6 +130,7 @@ final class SettingsTests: XCTestCase {
         case "OptimizerKind": return [flag, "adam"]
         case "RunningStatistics": return [flag, "both"]
         case "AllreduceMode": return [flag, "single"]
+        case "AllreduceDType": return [flag, "bf16"]
         default:
             XCTFail("no sample value for \(name) of type \(type): add one here")
             return []

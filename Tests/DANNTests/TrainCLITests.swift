@@ -25,6 +25,20 @@ final class TrainCLITests: XCTestCase {
         try assertOneLineFailure(["--steps", "3", "--epochs", "2"], mentions: "--epochs or --steps")
         try assertOneLineFailure(["--limit-source", "0"], mentions: "--limit-source")
         try assertOneLineFailure(["--frobnicate"], mentions: "--frobnicate")
+        try assertOneLineFailure(["--accumulate", "0"], mentions: "--accumulate must be positive, not 0")
+        try assertOneLineFailure(["--accumulate", "-2"], mentions: "--accumulate")
+        try assertOneLineFailure(["--accumulate", "two"], mentions: "'two' is invalid for '--accumulate")
+        try assertOneLineFailure(["--allreduce-dtype", "f64"], mentions: "'f64' is invalid for '--allreduce-dtype")
+    }
+
+    /// `train --help` lists both options with what they do (and that one process does not round).
+    func testHelpDescribesAccumulationAndAllreduceDType() throws {
+        let result = try ChildProcess.runCLI(["train", "--help"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let help = result.stdout.replacingOccurrences(of: "\n", with: " ").split(separator: " ").joined(separator: " ")
+        for text in ["--accumulate <K>", "gradient accumulation", "--allreduce-dtype", "bf16", "fp16", "no rounding"] {
+            XCTAssertTrue(help.contains(text), "help lacks '\(text)': \(result.stdout)")
+        }
     }
 
     func testResumeWithoutCheckpointNamesTheFolder() throws {

@@ -20,6 +20,8 @@ struct MPISelfTest: ParsableCommand {
     @Option(parsing: .unconditional, help: "Also time allreduces of this many floats (e.g. 33372108, the seed network).") var benchCount: Int?
     @Option(parsing: .unconditional, help: "Timed repetitions for --bench-count.") var benchRepeats = 10
     @Option(parsing: .unconditional, help: "Buckets for the timed non-blocking allreduce.") var benchBuckets = 8
+    @Option(help: "Also sum a 16-bit pattern (bf16 or fp16) with the 16-bit allreduce, blocking and in buckets.") var half: String?
+    @Option(help: "Where rank 0 writes the blocking, then the bucketed 16-bit sums, widened to little-endian Float32 (with --half).") var halfOut: String?
 
     func run() throws {
         let comm: Communicator = mpi ? MPICommunicator() : makeCommunicator()
@@ -31,6 +33,14 @@ struct MPISelfTest: ParsableCommand {
         }
 
         var report = SelfTestReport(comm: comm, count: count, buckets: buckets)
+        if let half {
+            guard let format = HalfFormat(rawValue: half) else { throw ValidationError("--half must be bf16 or fp16, not \(half)") }
+            report.half = HalfSumCheck(comm: comm, count: count, buckets: buckets, format: format)
+            if comm.rank == 0, let halfOut, let check = report.half {
+                let widened = (check.blocking + check.bucketed).map { HalfFloat.widen($0, format).bitPattern.littleEndian }
+                try widened.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: halfOut)) }
+            }
+        }
         if let benchCount {
             report.bench = AllreduceBench(comm: comm, count: benchCount, repeats: benchRepeats, buckets: benchBuckets)
         }
@@ -58,6 +68,7 @@ private struct SelfTestReport {
     var roundingHashBucketed = ""
     var roundingMaxRelativeError = 0.0
     var bench: AllreduceBench?
+    var half: HalfSumCheck?
 
     init(comm: Communicator, count: Int, buckets: Int) {
         self.comm = comm
@@ -137,7 +148,10 @@ private struct SelfTestReport {
             + "\"buckets_equal_blocking\":\(bucketsEqualBlocking),\"broadcast_checksum\":\(broadcastChecksum),"
             + "\"rounding_hash_blocking\":\"\(roundingHashBlocking)\",\"rounding_hash_bucketed\":\"\(roundingHashBucketed)\","
             + "\"rounding_max_relative_error\":\(roundingMaxRelativeError),"
-            + "\"threads_per_rank\":\(defaultThreadsPerRank(localSize: comm.localSize))}"
+            + "\"threads_per_rank\":\(defaultThreadsPerRank(localSize: comm.localSize))"
+            + (half.map { ",\"half_hash_blocking\":\"\($0.hashBlocking)\",\"half_hash_bucketed\":\"\($0.hashBucketed)\","
+                    + "\"half_bucketed_equals_blocking\":\($0.bucketedEqualsBlocking)" } ?? "")
+            + "}"
     }
 
     func summary(perRank: [String]) -> String {
@@ -148,6 +162,42 @@ private struct SelfTestReport {
             + "\"ranks\":[\(perRank.joined(separator: ","))]"
         if let bench { line += ",\"bench\":\(bench.json)" }
         return line + "}"
+    }
+}
+
+/// The 16-bit allreduce of `--allreduce-dtype`: each rank rounds its pattern (`HalfSumCheck.pattern`, which
+/// CommunicatorMPITests recomputes) to `format` and sums it over the ranks, once in one blocking call and once in
+/// `buckets` non-blocking ones.
+private struct HalfSumCheck {
+    var blocking: [UInt16] = []
+    var bucketed: [UInt16] = []
+    var hashBlocking = ""
+    var hashBucketed = ""
+    var bucketedEqualsBlocking = false
+
+    /// Rank r's values: mixed signs, magnitudes from 2⁻⁶ to 2⁵, so sums round at every scale (and stay finite in fp16).
+    static func pattern(rank: Int, count: Int) -> [Float] {
+        (0..<count).map { i in Float(sin(Double(i) * 0.37 + Double(rank)) * pow(2, Double((i * 7 + rank * 3) % 12 - 6))) }
+    }
+
+    init(comm: Communicator, count: Int, buckets: Int, format: HalfFormat) {
+        let values = Self.pattern(rank: comm.rank, count: count)
+        var rounded = [UInt16](repeating: 0, count: count)
+        HalfFloat.narrow(values, into: &rounded, count: count, format: format)
+        blocking = rounded
+        blocking.withUnsafeMutableBufferPointer { comm.allreduceSum($0.baseAddress!, count: count, format: format) }
+        bucketed = rounded
+        bucketed.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!, parts = max(1, buckets)
+            let pending = (0..<parts).map { bucket in
+                comm.startAllreduceSum(base + count * bucket / parts, count: count * (bucket + 1) / parts - count * bucket / parts,
+                                       format: format)
+            }
+            comm.waitAll(pending)
+        }
+        bucketedEqualsBlocking = bucketed == blocking
+        hashBlocking = SelfTestReport.bitHash(blocking.map { Float(bitPattern: UInt32($0)) })
+        hashBucketed = SelfTestReport.bitHash(bucketed.map { Float(bitPattern: UInt32($0)) })
     }
 }
 

@@ -28,12 +28,21 @@ public struct DataConfig: Sendable {
 
 /// One rank's view of the training stream (docs/design.md §3.3–§3.4): which samples global step s uses, and this rank's
 /// shard of them loaded from the files one source epoch at a time.
+///
+/// With gradient accumulation (§3.11) a step of K passes of B images reads the samples a step of one pass of
+/// K·B images would: the sample order, the epochs and the target cursor count in steps of K·B, and pass k
+/// takes offsets [k·B, (k+1)·B) of the step, of which each rank takes its `localSlice`.
 public final class DomainBatches {
     public let config: DataConfig
+    /// B: source (and target) images per pass over all ranks (`--batch-size`).
     public let globalBatch: Int
+    /// K: passes per step (`--accumulate`).
+    public let accumulation: Int
+    /// K·B: images per step over all ranks and passes.
+    public var stepBatch: Int { globalBatch * accumulation }
     public let rank: Int, size: Int
     public let sourceCount: Int, targetCount: Int, stepsPerEpoch: Int
-    /// This rank's offsets inside the global batch.
+    /// This rank's offsets inside one pass's batch of B.
     public let localSlice: Range<Int>
     /// Lines for the CLI to print once (e.g. the SVHN-sample fallback).
     public var notes: [String]
@@ -52,14 +61,18 @@ public final class DomainBatches {
     private var targetShard: RawImages?
     private var pending: PendingShard?
 
-    public init(config: DataConfig, globalBatch: Int, rank: Int, size: Int) throws {
+    public init(config: DataConfig, globalBatch: Int, rank: Int, size: Int, accumulation: Int = 1) throws {
         guard globalBatch > 0 else { throw DANNError("batch size must be positive, got \(globalBatch)") }
+        guard accumulation > 0, !globalBatch.multipliedReportingOverflow(by: accumulation).overflow else {
+            throw DANNError("passes per step must be positive and fit with the batch size, got \(accumulation)")
+        }
         guard config.inputSize == 28 || config.inputSize == 32 else {
             throw DANNError("input size must be 28 or 32, got \(config.inputSize)")
         }
         guard size > 0, rank >= 0, rank < size else { throw DANNError("rank \(rank) is outside 0..<\(size)") }
         self.config = config
         self.globalBatch = globalBatch
+        self.accumulation = accumulation
         self.rank = rank
         self.size = size
         let (s, sNote) = try openDataset(config.source, .train, dataDir: config.dataDir)
@@ -73,31 +86,43 @@ public final class DomainBatches {
         target = LimitedDataset(t, limit: config.limitTarget)
         sourceCount = source.count
         targetCount = target.count
-        stepsPerEpoch = SampleOrder.stepsPerEpoch(sourceCount: sourceCount, globalBatch: globalBatch)
+        stepsPerEpoch = SampleOrder.stepsPerEpoch(sourceCount: sourceCount, globalBatch: globalBatch * accumulation)
         guard stepsPerEpoch > 0 else {
-            throw DANNError.file(source.path, "\(sourceCount) source samples, fewer than one batch of \(globalBatch)")
+            let step = accumulation == 1 ? "one batch of \(globalBatch)" : "one step's \(accumulation) × \(globalBatch)"
+            throw DANNError.file(source.path, "\(sourceCount) source samples, fewer than \(step)")
         }
         guard targetCount > 0 else { throw DANNError.file(target.path, "no target samples") }
         localSlice = SampleOrder.rankSlice(globalBatch: globalBatch, rank: rank, size: size)
         preprocessor = Preprocessor(inputSize: config.inputSize, normalize: config.normalize)
     }
 
+    /// This rank's offsets among the step's K·B images in pass `pass`: its slice of offsets [pass·B, (pass+1)·B).
+    public func stepOffsets(pass: Int) -> Range<Int> {
+        precondition((0..<accumulation).contains(pass), "pass \(pass) outside 0..<\(accumulation)")
+        return (pass * globalBatch + localSlice.lowerBound) ..< (pass * globalBatch + localSlice.upperBound)
+    }
+
+    /// This rank's offsets in every pass of a step, pass by pass.
+    private var allStepOffsets: [Int] { (0..<accumulation).flatMap { stepOffsets(pass: $0) } }
+
     /// Source sample indices (into the possibly limited split) of this rank's slices for every step of `epoch`,
-    /// step by step.
+    /// step by step and, within a step, pass by pass.
     public func sourceIndices(epoch: Int) -> [Int] {
         let perm = SampleOrder.permutation(n: sourceCount, seed: config.seed, epoch: epoch,
                                            stream: SampleOrder.sourceStream, shuffle: config.shuffle)
-        return (0..<stepsPerEpoch).flatMap { k in localSlice.map { perm[k * globalBatch + $0] } }
+        let offsets = allStepOffsets
+        return (0..<stepsPerEpoch).flatMap { k in offsets.map { perm[k * stepBatch + $0] } }
     }
 
-    /// Target sample indices of this rank's slices for every step of source epoch `epoch`.
+    /// Target sample indices of this rank's slices for every step (and pass) of source epoch `epoch`.
     public func targetIndices(epoch: Int) -> [Int] {
         var perms: [Int: [Int]] = [:]
         var result: [Int] = []
-        result.reserveCapacity(stepsPerEpoch * localSlice.count)
+        let offsets = allStepOffsets
+        result.reserveCapacity(stepsPerEpoch * offsets.count)
         for step in epoch * stepsPerEpoch ..< (epoch + 1) * stepsPerEpoch {
-            for offset in localSlice {
-                let (e, p) = SampleOrder.targetPosition(step: step, offset: offset, globalBatch: globalBatch,
+            for offset in offsets {
+                let (e, p) = SampleOrder.targetPosition(step: step, offset: offset, globalBatch: stepBatch,
                                                         targetCount: targetCount)
                 if perms[e] == nil {
                     perms = perms.filter { $0.key >= e - 1 }
@@ -110,17 +135,18 @@ public final class DomainBatches {
         return result
     }
 
-    /// Fills this rank's slice of global step `step`: source images [local][3][S][S], labels, target images.
-    /// Loads the rank's shard for the epoch containing `step` from the files when the epoch changes; only
-    /// the samples this rank's slices touch in that epoch (source and target) are kept in memory.
-    public func fill(step: Int, source sourceOut: UnsafeMutablePointer<Float>, labels: UnsafeMutablePointer<Int32>,
+    /// Fills this rank's slice of pass `pass` of global step `step`: source images [local][3][S][S], labels,
+    /// target images. Loads the rank's shard for the epoch containing `step` from the files when the epoch
+    /// changes; only the samples this rank's slices touch in that epoch (source and target) are kept in memory.
+    public func fill(step: Int, pass: Int = 0, source sourceOut: UnsafeMutablePointer<Float>, labels: UnsafeMutablePointer<Int32>,
                      target targetOut: UnsafeMutablePointer<Float>) throws {
         precondition(step >= 0, "steps count from 0")
+        precondition((0..<accumulation).contains(pass), "pass \(pass) outside 0..<\(accumulation)")
         let epoch = step / stepsPerEpoch
         if epoch != shardEpoch { try loadShard(epoch: epoch) }
         guard let src = sourceShard, let tgt = targetShard else { return }
         let local = localSlice.count, floats = preprocessor.floatsPerImage
-        let base = (step % stepsPerEpoch) * local
+        let base = ((step % stepsPerEpoch) * accumulation + pass) * local
         for i in 0..<local {
             preprocessor.write(src, index: base + i, into: sourceOut + i * floats)
             labels[i] = Int32(src.labels[base + i])

@@ -24,6 +24,13 @@ public protocol Communicator: AnyObject {
     /// Starts an in-place sum over ranks and returns at once; the buffer must stay untouched and alive until
     /// `wait` returns. Every rank must start the same reductions in the same order.
     func startAllreduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) -> PendingReduction
+    /// Replaces `buffer[0..<count]`, 16-bit floats in `format`, with their sum over all ranks. Each addition
+    /// widens both operands to Float, adds, and rounds the sum back to `format` (to nearest even), so a sum
+    /// over n ranks has gone through n − 1 such roundings, in an order MPI's algorithm picks; every rank gets
+    /// the same bits.
+    func allreduceSum(_ buffer: UnsafeMutablePointer<UInt16>, count: Int, format: HalfFormat)
+    /// `allreduceSum` of 16-bit floats, started as `startAllreduceSum` of Floats is.
+    func startAllreduceSum(_ buffer: UnsafeMutablePointer<UInt16>, count: Int, format: HalfFormat) -> PendingReduction
     /// Blocks until a started reduction has completed (a second wait on the same one returns at once).
     func wait(_ pending: PendingReduction)
     /// Blocks until all of `pending` have completed.
@@ -45,6 +52,16 @@ public protocol Communicator: AnyObject {
 }
 
 extension Communicator {
+    /// A group of one sums nothing: the buffer is already the sum (communicators of several ranks implement it).
+    public func allreduceSum(_ buffer: UnsafeMutablePointer<UInt16>, count: Int, format: HalfFormat) {
+        precondition(size == 1, "\(type(of: self)) has no 16-bit allreduce for \(size) ranks")
+    }
+
+    public func startAllreduceSum(_ buffer: UnsafeMutablePointer<UInt16>, count: Int, format: HalfFormat) -> PendingReduction {
+        precondition(size == 1, "\(type(of: self)) has no 16-bit allreduce for \(size) ranks")
+        return PendingReduction()
+    }
+
     /// Waits for each reduction in turn.
     public func waitAll(_ pending: [PendingReduction]) {
         for reduction in pending { wait(reduction) }

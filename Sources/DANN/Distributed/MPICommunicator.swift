@@ -28,6 +28,8 @@ public final class MPICommunicator: Communicator {
 
     private let world: MPI_Comm
     private var finalized = false
+    /// The 16-bit sums (`HalfSum.swift`), created on first use; MPI_Op_create is local, not collective.
+    private var halfSums: [HalfFormat: MPI_Op] = [:]
 
     /// Initialises MPI (unless something already did) and reads this process's place in the world and on its node.
     public init() {
@@ -103,6 +105,35 @@ public final class MPICommunicator: Communicator {
             requests.append(request)
         }
         return MPIPendingReduction(requests: requests)
+    }
+
+    public func allreduceSum(_ buffer: UnsafeMutablePointer<UInt16>, count: Int, format: HalfFormat) {
+        let op = halfSum(format)
+        forEachChunk(count) { offset, chunk in
+            MPI_Allreduce(dann_mpi_in_place(), buffer + offset, chunk, dann_mpi_uint16(), op, world)
+        }
+    }
+
+    public func startAllreduceSum(_ buffer: UnsafeMutablePointer<UInt16>, count: Int, format: HalfFormat) -> PendingReduction {
+        let op = halfSum(format)
+        var requests: [MPI_Request?] = []
+        forEachChunk(count) { offset, chunk in
+            var request: MPI_Request? = dann_mpi_request_null()
+            MPI_Iallreduce(dann_mpi_in_place(), buffer + offset, chunk, dann_mpi_uint16(), op, world, &request)
+            requests.append(request)
+        }
+        return MPIPendingReduction(requests: requests)
+    }
+
+    /// The commutative user-defined MPI_Op that sums 16-bit floats of `format` (the elements travel as
+    /// MPI_UINT16_T; only the op gives them meaning).
+    private func halfSum(_ format: HalfFormat) -> MPI_Op {
+        if let op = halfSums[format] { return op }
+        var op: MPI_Op? = dann_mpi_op_null()
+        MPI_Op_create(HalfSum.function(format), 1, &op)
+        guard let op else { preconditionFailure("MPI_Op_create gave no operation for \(format)") }
+        halfSums[format] = op
+        return op
     }
 
     /// The MPI side of a reduction this communicator started.
@@ -191,6 +222,12 @@ public final class MPICommunicator: Communicator {
         finalized = true
         var alreadyFinalized: Int32 = 0
         MPI_Finalized(&alreadyFinalized)
-        if alreadyFinalized == 0 { MPI_Finalize() }
+        guard alreadyFinalized == 0 else { return }
+        for op in halfSums.values {
+            var freed: MPI_Op? = op
+            MPI_Op_free(&freed)
+        }
+        halfSums.removeAll()
+        MPI_Finalize()
     }
 }

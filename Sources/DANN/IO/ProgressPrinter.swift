@@ -68,14 +68,16 @@ public final class ProgressPrinter: TrainingCallback {
             ("test sets", info.testSets.isEmpty ? "none present" : info.testSets.map { "\($0.rawValue)_test" }.joined(separator: ", ")),
             ("arch", "\(c.arch), input \(c.inputSize)×\(c.inputSize)\(c.normalize ? ", normalized" : ""), \(info.parameterCount.formatted()) parameters"),
             ("steps", "\(info.totalSteps) (\(info.stepsPerEpoch) per epoch)\(info.startStep > 0 ? ", resuming at \(info.startStep)" : "")"),
-            ("batch", "\(c.batchSize) source + \(c.batchSize) target per step (global)"),
+            ("batch", c.accumulate == 1 ? "\(c.batchSize) source + \(c.batchSize) target per step (global)"
+                : "\(c.stepBatch) source + \(c.stepBatch) target per step (global): \(c.accumulate) passes of \(c.batchSize) + \(c.batchSize)"),
             ("optimizer", c.optimizer == .sgd ? "SGD, momentum \(c.momentum), weight decay \(c.weightDecay)"
                 : "Adam, β \(c.adamBeta1), \(c.adamBeta2), ε \(c.adamEpsilon), weight decay \(c.weightDecay)"),
             ("lr", "\(c.lr) / (1 + \(c.alpha)·p)^\(c.beta)\(c.clipGradNorm.map { ", gradient norm clipped at \($0)" } ?? "")"),
             ("loss, λ", "label + \(c.domainWeight == 1 ? "" : "\(c.domainWeight) · ")domain, λ = \(c.lambdaMax == 1 ? "" : "\(c.lambdaMax) · (")2 / (1 + exp(−\(c.gamma)·p)) − 1\(c.lambdaMax == 1 ? "" : ")")"),
             ("dropout / seed", "\(c.dropout) / \(c.seed)\(c.shuffle ? "" : ", no shuffle")"),
             ("ranks", "\(info.ranks) on \(hosts), \(info.threadsPerRank) BLAS thread(s) each (\(BLASKernels.loaded) kernels), binding: \(info.binding)"),
-            ("allreduce", info.ranks > 1 ? "\(c.allreduce.rawValue)\(c.allreduce == .buckets ? " (\(c.bucketMegabytes) MB)" : "")" : "none (one process)"),
+            ("allreduce", info.ranks > 1 ? "\(c.allreduce.rawValue)\(c.allreduce == .buckets ? " (\(c.bucketMegabytes) MB)" : "")\(c.allreduceDtype == .f32 ? "" : ", \(c.allreduceDtype.rawValue) on the wire")"
+                : "none (one process)\(c.allreduceDtype == .f32 ? "" : "; --allreduce-dtype \(c.allreduceDtype.rawValue) has no effect")"),
             ("eval / checkpoint", "every \(c.evalEvery > 0 ? String(c.evalEvery) : "~" + String(max(1, info.totalSteps / 10))) / \(c.checkpointEvery > 0 ? String(c.checkpointEvery) : "~" + String(max(1, info.totalSteps / 10))) steps, keep \(c.keep)"),
             ("out", info.outDirectory),
         ]

@@ -50,9 +50,14 @@ public enum Elementwise {
     }
 
     /// out[r] = Σ_i x[r·length + i] (bias gradient of a conv: 50,000 terms per channel for the seed, where
-    /// a Float running sum loses three digits), accumulated as `blockSum` does.
-    public static func rowSums(_ x: UnsafePointer<Float>, rows: Int, length: Int, into out: UnsafeMutablePointer<Float>) {
-        for r in 0..<rows { out[r] = Float(blockSum(x + r * length, count: length)) }
+    /// a Float running sum loses three digits), accumulated as `blockSum` does. With `accumulate`, out[r] +=
+    /// that sum (added in Double, one rounding).
+    public static func rowSums(_ x: UnsafePointer<Float>, rows: Int, length: Int, into out: UnsafeMutablePointer<Float>,
+                               accumulate: Bool = false) {
+        for r in 0..<rows {
+            let sum = blockSum(x + r * length, count: length)
+            out[r] = Float(accumulate ? Double(out[r]) + sum : sum)
+        }
     }
 
     /// Σ x in Double: eight Float lanes over blocks of at most 64 values (8 terms per lane, so each block
@@ -70,9 +75,10 @@ public enum Elementwise {
         return total
     }
 
-    /// out[c] = Σ_r x[r·cols + c] (bias gradient of a linear layer).
-    public static func columnSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>) {
-        out.update(repeating: 0, count: cols)
+    /// out[c] = Σ_r x[r·cols + c] (bias gradient of a linear layer); with `accumulate`, out[c] += that sum.
+    public static func columnSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>,
+                                  accumulate: Bool = false) {
+        if !accumulate { out.update(repeating: 0, count: cols) }
         for r in 0..<rows { add(x + r * cols, into: out, count: cols) }
     }
 

@@ -8,7 +8,7 @@
 /// E[x²] − E[x]² in Float loses the variance to cancellation when the mean is large.
 /// Evaluation uses the running statistics, updated once per domain present in each training step (source,
 /// then target), as two PyTorch calls would.
-public final class BatchNorm: Layer {
+public final class BatchNorm: GradientAccumulating {
     public enum Layout: Equatable, Sendable {
         /// [C][N][plane], after a convolution.
         case channelMajor(plane: Int)
@@ -52,6 +52,7 @@ public final class BatchNorm: Layer {
     private let inverseStd = FloatBuffer()      // per (channel, domain)
     private var split = DomainSplit.single(rows: 0)
     private var trainedForward = false
+    public var accumulatesGradients = false
 
     public init(channels: Int, layout: Layout) {
         self.channels = channels
@@ -213,9 +214,10 @@ public final class BatchNorm: Layer {
                 s[4 * c + 2 * d + 1] = g2
             }
         }
+        let accumulate = accumulatesGradients
         for c in 0..<channels {
-            gradBeta[c] = Float(s[4 * c] + s[4 * c + 2])
-            gradGamma[c] = Float(s[4 * c + 1] + s[4 * c + 3])
+            gradBeta[c] = Float(s[4 * c] + s[4 * c + 2] + (accumulate ? Double(gradBeta[c]) : 0))
+            gradGamma[c] = Float(s[4 * c + 1] + s[4 * c + 3] + (accumulate ? Double(gradGamma[c]) : 0))
         }
         guard needInputGradient else { return nil }
         reduceSums?(s, 4 * channels)

@@ -8,8 +8,9 @@
 /// columns stay in that core's cache and the memory-bound unfolding runs on every core at once. Backward
 /// rebuilds each chunk's columns from the input (which the layer contract keeps alive until the next
 /// forward) instead of storing them. dW sums over the chunks in `weightGroups` fixed groups, added in group
-/// order at the end, so the result is the same whatever the thread count.
-public final class Conv2D: Layer {
+/// order at the end, so the result is the same whatever the thread count. A pass that accumulates
+/// (`GradientAccumulating`) adds that sum, and the bias sums, to the gradients already in the arena.
+public final class Conv2D: GradientAccumulating {
     public let geometry: ConvGeometry
     public let outChannels: Int
     public let inputIsImageMajor: Bool
@@ -19,6 +20,7 @@ public final class Conv2D: Layer {
     /// Partial dW sums per backward (at most; fewer when there are fewer chunks). Chunks are counted in
     /// multiples of it so that groups, and the threads that take them, get equal shares.
     public static let weightGroups = 8
+    public var accumulatesGradients = false
     private var weight: UnsafeMutablePointer<Float>!
     private var bias: UnsafeMutablePointer<Float>!
     private var gradWeight: UnsafeMutablePointer<Float>!
@@ -128,8 +130,10 @@ public final class Conv2D: Layer {
         let dx = needInputGradient ? gradInput.reserve(batch * inputSize) : nil
         let weightCount = outChannels * patch
         let partial = groups > 1 ? partialWeights.reserve(groups * weightCount) : gradWeight!
+        let accumulate = accumulatesGradients
         Parallel.forRanges(outChannels, work: outChannels * columns) { r in
-            Elementwise.rowSums(gradOutput + r.lowerBound * columns, rows: r.count, length: columns, into: gradBias + r.lowerBound)
+            Elementwise.rowSums(gradOutput + r.lowerBound * columns, rows: r.count, length: columns, into: gradBias + r.lowerBound,
+                                accumulate: accumulate)
         }
         Parallel.forParts(threads) { t in
             let w = workspaces[t]
@@ -138,10 +142,11 @@ public final class Conv2D: Layer {
                     let (n0, count) = plan.images(i)
                     let width = count * plane, dy = gradOutput + n0 * plane
                     unfold(x + n0 * s.image, strides: s, batch: count, workspace: w)
-                    // dW_group (+)= dY_chunk · col_chunkᵀ
+                    // dW_group (+)= dY_chunk · col_chunkᵀ. With one group it is the arena's dW itself, which an
+                    // accumulating pass adds to from its first chunk on.
                     BLAS.serialGemm(transA: false, transB: true, m: outChannels, n: patch, k: width,
                                     a: dy, lda: columns, b: w.col.pointer, ldb: width,
-                                    beta: j == 0 ? 0 : 1, c: partial + g * weightCount, ldc: patch)
+                                    beta: j == 0 && !(accumulate && groups == 1) ? 0 : 1, c: partial + g * weightCount, ldc: patch)
                     guard let dx else { continue }
                     // dcol = Wᵀ · dY_chunk overwrites the chunk's columns, which dW no longer needs.
                     BLAS.serialGemm(transA: true, transB: false, m: patch, n: width, k: outChannels,
@@ -156,7 +161,7 @@ public final class Conv2D: Layer {
                 for e in r {
                     var sum = partial[e]
                     for g in 1..<groups { sum += partial[g * weightCount + e] }
-                    dW[e] = sum
+                    dW[e] = accumulate ? dW[e] + sum : sum
                 }
             }
         }

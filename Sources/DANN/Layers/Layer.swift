@@ -59,9 +59,16 @@ public protocol Layer: AnyObject {
     /// Points the layer at its slices of the parameter and gradient arenas, one per spec, in order.
     func bind(parameters: [UnsafeMutablePointer<Float>], gradients: [UnsafeMutablePointer<Float>])
     func forward(_ input: UnsafePointer<Float>, batch: Int, context: ForwardContext) -> UnsafePointer<Float>
-    /// Writes the parameter gradients (overwriting: each parameter is used once per step) and returns the
-    /// input gradient, or nil when `needInputGradient` is false.
+    /// Writes the parameter gradients (overwriting: each parameter is used once per pass; see
+    /// `GradientAccumulating`) and returns the input gradient, or nil when `needInputGradient` is false.
     func backward(_ gradOutput: UnsafePointer<Float>, batch: Int, needInputGradient: Bool) -> UnsafePointer<Float>?
+}
+
+/// A layer with parameters. Its backward overwrites their gradients, unless `accumulatesGradients` is set: then
+/// it adds to what the arena holds, so that several passes sum into one gradient without a second arena
+/// (`--accumulate`, docs/design.md §3.11). `DANNModel.computeGradients(accumulate:)` sets it.
+public protocol GradientAccumulating: Layer {
+    var accumulatesGradients: Bool { get set }
 }
 
 extension Layer {

@@ -1,5 +1,5 @@
 /// Fully connected layer on row-major [N][in] batches, weight [out][in] as in PyTorch.
-public final class Linear: Layer {
+public final class Linear: GradientAccumulating {
     public let inputSize: Int
     public let outputSize: Int
     private var weight: UnsafeMutablePointer<Float>!
@@ -9,6 +9,7 @@ public final class Linear: Layer {
     private var input: UnsafePointer<Float>?
     private let output = FloatBuffer()
     private let gradInput = FloatBuffer()
+    public var accumulatesGradients = false
 
     public init(inputSize: Int, outputSize: Int) {
         self.inputSize = inputSize
@@ -36,8 +37,8 @@ public final class Linear: Layer {
     public func backward(_ dy: UnsafePointer<Float>, batch: Int, needInputGradient: Bool) -> UnsafePointer<Float>? {
         guard let x = input else { preconditionFailure("Linear.backward before forward") }
         BLAS.gemm(transA: true, transB: false, m: outputSize, n: inputSize, k: batch,
-                  a: dy, lda: outputSize, b: x, ldb: inputSize, c: gradWeight, ldc: inputSize)
-        Elementwise.columnSums(dy, rows: batch, cols: outputSize, into: gradBias)
+                  a: dy, lda: outputSize, b: x, ldb: inputSize, beta: accumulatesGradients ? 1 : 0, c: gradWeight, ldc: inputSize)
+        Elementwise.columnSums(dy, rows: batch, cols: outputSize, into: gradBias, accumulate: accumulatesGradients)
         guard needInputGradient else { return nil }
         let dx = gradInput.reserve(batch * inputSize)
         BLAS.gemm(transA: false, transB: false, m: batch, n: inputSize, k: outputSize,

@@ -22,6 +22,8 @@ public final class DANNModel {
     /// Every batch-normalisation layer with its tensor-name prefix (`E.1`), in arena order.
     public let batchNorms: [(name: String, layer: BatchNorm)]
     private var parameterRanges: [ObjectIdentifier: Range<Int>] = [:]
+    /// The layers with parameters, whose backward `computeGradients(accumulate:)` switches to adding.
+    private var accumulatingLayers: [GradientAccumulating] = []
 
     private let featureGrad = FloatBuffer()
     private let labelGrad = FloatBuffer()
@@ -29,25 +31,30 @@ public final class DANNModel {
     private let domainTargets = AlignedBuffer<Int32>()
     private let rowKeys = AlignedBuffer<UInt64>()
 
-    /// One process's slice of a global step: `images` holds its source rows, then its target rows.
+    /// One process's slice of one pass of a global step: `images` holds its source rows, then its target rows.
+    /// Without gradient accumulation a step is one pass, and `passBatch` equals `globalBatch`.
     public struct Batch {
         public var images: UnsafePointer<Float>
         public var labels: UnsafePointer<Int32>
         public var sourceCount: Int
         public var targetCount: Int
-        /// B: source (and target) images per step over all processes; losses are means over it.
+        /// Source (and target) images per optimizer step over all processes and passes (K·B): losses are means
+        /// over it, and target sample j of the step is keyed `globalBatch + j`.
         public var globalBatch: Int
-        /// Where this slice starts in the global batch (keys the dropout masks).
+        /// Where this slice starts among the step's `globalBatch` images (keys the dropout masks).
         public var sliceOffset: Int
+        /// Source (and target) images of this pass over all processes (B): batch norm's statistics are theirs.
+        public var passBatch: Int
 
         public init(images: UnsafePointer<Float>, labels: UnsafePointer<Int32>, sourceCount: Int, targetCount: Int,
-                    globalBatch: Int, sliceOffset: Int = 0) {
+                    globalBatch: Int, sliceOffset: Int = 0, passBatch: Int? = nil) {
             self.images = images
             self.labels = labels
             self.sourceCount = sourceCount
             self.targetCount = targetCount
             self.globalBatch = globalBatch
             self.sliceOffset = sliceOffset
+            self.passBatch = passBatch ?? globalBatch
         }
     }
 
@@ -152,6 +159,10 @@ public final class DANNModel {
                 offset += p.count
             }
             layer.bind(parameters: params, gradients: grads)
+            guard let accumulating = layer as? GradientAccumulating else {
+                preconditionFailure("\(type(of: layer)) has parameters but cannot accumulate their gradients")
+            }
+            accumulatingLayers.append(accumulating)
             parameterRanges[ObjectIdentifier(layer)] = (offset - ps.reduce(0) { $0 + $1.count })..<offset
         }
     }
@@ -190,17 +201,21 @@ public final class DANNModel {
 
     /// Forward and backward over one slice: fills the gradient arena (this slice's share of ∂L/∂θ) and
     /// returns its losses. With `sourceOnly` the domain terms are dropped and D's gradients are zero.
+    /// With `accumulate` the slice's gradient is added to what the arena holds (a later pass of a step under
+    /// `--accumulate`); otherwise it replaces it.
     @discardableResult
     public func computeGradients(_ batch: Batch, lambda: Float, step: Int, seed: UInt64, sourceOnly: Bool = false,
-                                 domainWeight: Float = 1) -> StepResult {
+                                 domainWeight: Float = 1, accumulate: Bool = false) -> StepResult {
         let ns = batch.sourceCount
         let n = sourceOnly ? ns : ns + batch.targetCount
         let scale = 1 / Float(batch.globalBatch)
         prepareRows(batch, rows: n)
         gradientReversal.lambda = lambda
+        for layer in accumulatingLayers { layer.accumulatesGradients = accumulate }
         var result = StepResult()
 
-        let b = batch.globalBatch
+        // Batch norm normalises by the pass's rows: with accumulation, each pass by its own statistics.
+        let b = batch.passBatch
         let context = ForwardContext(training: true, seed: seed, step: step, rowKeys: rowKeys.pointer,
                                      domains: DomainSplit(localSource: ns, globalSource: b, globalTarget: sourceOnly ? 0 : b))
         let sourceContext = ForwardContext(training: true, seed: seed, step: step, rowKeys: rowKeys.pointer,
@@ -209,7 +224,8 @@ public final class DANNModel {
         let dFeatures = featureGrad.reserve(n * featureSize)
 
         if sourceOnly {
-            zeroGradients(prefix: "G_d.")
+            // An earlier pass already zeroed D's gradients; adding zero is leaving them.
+            if !accumulate { zeroGradients(prefix: "G_d.") }
             discriminator.layers.reversed().forEach(reportReady)
         } else {
             let logits = discriminator.forward(gradientReversal.forward(features, batch: n, context: context), batch: n, context: context)
@@ -240,7 +256,7 @@ public final class DANNModel {
                 Elementwise.add(dClassifier, into: dFeatures, count: rows * featureSize)
             }
         } else {
-            zeroGradients(prefix: "G_c.")
+            if !accumulate { zeroGradients(prefix: "G_c.") }
             classifier.layers.reversed().forEach(reportReady)
             if sourceOnly { dFeatures.update(repeating: 0, count: n * featureSize) }
         }

@@ -1,12 +1,20 @@
 /// Sums the gradient arena over ranks each step: either one in-place allreduce after backward, or
 /// fixed-order buckets of at least `bucketFloats` started from `DANNModel.onGradientsReady` while backward
 /// continues. Buckets follow the arena in decreasing order, identically on every rank.
+///
+/// With `--accumulate K` (§3.11) only the step's last pass starts buckets: the earlier passes' backward adds into
+/// the arena, and a range is final only once the last pass has added to it. With `--allreduce-dtype bf16|fp16`
+/// (§3.10) each range is rounded into a 16-bit staging arena (allocated once, arena-sized) just before its
+/// reduction starts, reduced there, and the sums are widened back into the Float arena by `finish`.
 public final class GradientSync {
     public let mode: AllreduceMode
+    public let dtype: AllreduceDType
     private let communicator: Communicator
     private let gradients: UnsafeMutablePointer<Float>
     private let count: Int
     private let bucketFloats: Int
+    /// The 16-bit copy of the gradients on the wire; nil for Float32 or a single process (no exchange).
+    private let staging: AlignedBuffer<UInt16>?
     private var pending: [PendingReduction] = []
     /// The not-yet-started gradient range is [low, high): ranges arrive from the top of the arena down.
     private var low: Int
@@ -15,13 +23,19 @@ public final class GradientSync {
     public var timeline: Timeline?
     /// The step being reduced (labels the timeline's events).
     public var step = 0
+    /// False during the backward of a pass that is not its step's last: the ranges it reports are not final
+    /// yet (a later pass adds to them), so no bucket starts.
+    public var isFinalPass = true
 
-    public init(communicator: Communicator, arena: ParameterArena, mode: AllreduceMode, bucketMegabytes: Double = 25) {
+    public init(communicator: Communicator, arena: ParameterArena, mode: AllreduceMode, bucketMegabytes: Double = 25,
+                dtype: AllreduceDType = .f32) {
         self.communicator = communicator
         self.mode = mode
+        self.dtype = dtype
         gradients = arena.gradients
         count = arena.count
         bucketFloats = max(1, Int(bucketMegabytes * 1_048_576) / MemoryLayout<Float>.stride)
+        staging = dtype.halfFormat != nil && communicator.size > 1 ? AlignedBuffer<UInt16>(capacity: arena.count) : nil
         low = count
         high = count
         pending.reserveCapacity(64)
@@ -34,6 +48,7 @@ public final class GradientSync {
     }
 
     private func ready(_ range: Range<Int>) {
+        guard isFinalPass else { return }
         precondition(range.upperBound == low, "gradient ranges must arrive in decreasing arena order")
         low = range.lowerBound
         if high - low >= bucketFloats { startBucket() }
@@ -42,7 +57,12 @@ public final class GradientSync {
 
     private func startBucket() {
         timeline?.instant(.bucketStart, step: step, value: high - low)
-        pending.append(communicator.startAllreduceSum(gradients + low, count: high - low))
+        if let staging, let format = dtype.halfFormat {
+            narrow(low..<high, into: staging.pointer, format: format)
+            pending.append(communicator.startAllreduceSum(staging.pointer + low, count: high - low, format: format))
+        } else {
+            pending.append(communicator.startAllreduceSum(gradients + low, count: high - low))
+        }
         high = low
     }
 
@@ -50,14 +70,38 @@ public final class GradientSync {
     public func finish() {
         guard communicator.size > 1 else { return }
         if mode == .single {
-            communicator.allreduceSum(gradients, count: count)
+            if let staging, let format = dtype.halfFormat {
+                narrow(0..<count, into: staging.pointer, format: format)
+                communicator.allreduceSum(staging.pointer, count: count, format: format)
+            } else {
+                communicator.allreduceSum(gradients, count: count)
+            }
         } else {
             if high > low { startBucket() }
             precondition(low == 0, "backward did not report every gradient range")
             communicator.waitAll(pending)
         }
+        // The buckets (or the one call) covered the whole arena, so one pass widens every sum back.
+        if let staging, let format = dtype.halfFormat { widen(staging.pointer, format: format) }
         pending.removeAll(keepingCapacity: true)
         low = count
         high = count
+    }
+
+    /// Rounds `gradients[range]` into `staging[range]`, the range split over the BLAS threads.
+    private func narrow(_ range: Range<Int>, into staging: UnsafeMutablePointer<UInt16>, format: HalfFormat) {
+        let gradients = gradients
+        Parallel.forRanges(range.count, work: range.count) { part in
+            let start = range.lowerBound + part.lowerBound
+            HalfFloat.narrow(gradients + start, into: staging + start, count: part.count, format: format)
+        }
+    }
+
+    /// Widens the whole staging arena back into the gradients.
+    private func widen(_ staging: UnsafeMutablePointer<UInt16>, format: HalfFormat) {
+        let gradients = gradients
+        Parallel.forRanges(count, work: count) { part in
+            HalfFloat.widen(staging + part.lowerBound, into: gradients + part.lowerBound, count: part.count, format: format)
+        }
     }
 }

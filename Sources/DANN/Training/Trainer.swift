@@ -2,7 +2,8 @@ import Foundation
 
 /// The training loop (docs/design.md §2–§3): every rank fills its slice of the global batch, computes its share
 /// of the gradient, the shares are summed over ranks, and every rank takes the same SGD step. Rank 0 alone
-/// reports to the callbacks and writes checkpoints.
+/// reports to the callbacks and writes checkpoints. With `--accumulate K` a step is K such passes whose
+/// gradients add up in the arena before the one exchange and update (§3.11).
 public final class Trainer {
     public let config: TrainingConfig
     public let communicator: Communicator
@@ -83,15 +84,17 @@ public final class Trainer {
         model.shareBatchStatistics(over: communicator)
         for (_, norm) in model.batchNorms { norm.runningStatistics = config.runningStats }
         optimizer = makeOptimizer(config, count: model.parameterCount)
-        data = try DomainBatches(config: config.dataConfig, globalBatch: config.batchSize, rank: communicator.rank, size: communicator.size)
+        data = try DomainBatches(config: config.dataConfig, globalBatch: config.batchSize, rank: communicator.rank, size: communicator.size,
+                                 accumulation: config.accumulate)
         guard data.stepsPerEpoch > 0 else {
-            throw DANNError("\(config.source.rawValue) has \(data.sourceCount) training images, fewer than --batch-size \(config.batchSize)")
+            throw DANNError("\(config.source.rawValue) has \(data.sourceCount) training images, fewer than one step's \(config.stepBatch) (--batch-size × --accumulate)")
         }
         guard let total = config.totalSteps(stepsPerEpoch: data.stepsPerEpoch) else {
             throw DANNError("--epochs \(config.epochs) × \(data.stepsPerEpoch) steps per epoch exceeds \(TrainingConfig.maximumSteps) steps")
         }
         totalSteps = total
-        sync = GradientSync(communicator: communicator, arena: model.arena, mode: config.allreduce, bucketMegabytes: config.bucketMegabytes)
+        sync = GradientSync(communicator: communicator, arena: model.arena, mode: config.allreduce, bucketMegabytes: config.bucketMegabytes,
+                            dtype: config.allreduceDtype)
         sync.attach(to: model)
         localCount = data.localSlice.count
         // Chunks no larger than a training step's rows, so evaluation never grows the activation buffers.
@@ -144,12 +147,13 @@ public final class Trainer {
         let evalEvery = config.evalEvery > 0 ? config.evalEvery : max(1, totalSteps / 10)
         let checkpointEvery = config.checkpointEvery > 0 ? config.checkpointEvery : max(1, totalSteps / 10)
         let schedules = config.schedules
-        let b = config.batchSize
+        let b = config.stepBatch, passes = config.accumulate
         var lastCheckpoint = step
         var domainWatch = DomainAccuracyWatch()
         let firstStep = step
         let timeline = timelinePath.map { _ in
-            Timeline(capacity: Timeline.capacity(steps: totalSteps - step, bucketsPerStep: model.arena.entries.count + 1))
+            // Each pass after the first adds a data and a compute span.
+            Timeline(capacity: Timeline.capacity(steps: totalSteps - step, bucketsPerStep: model.arena.entries.count + 1 + 2 * (passes - 1)))
         }
         let profiler = StepProfiler(timeline: timeline)
         if timeline != nil {
@@ -159,7 +163,7 @@ public final class Trainer {
         }
         if verboseRanks {
             printRankLine("pid \(getpid()) on \(communicator.hostname), \(threadsPerRank) BLAS thread(s) (\(BLASKernels.loaded) kernels), cpus \(cpusAllowedList()), "
-                          + "\(localCount) source + \(localCount) target images per step")
+                          + "\(localCount) source + \(localCount) target images per \(passes > 1 ? "pass, \(passes) passes per step" : "step")")
         }
 
         while step < totalSteps {
@@ -169,15 +173,24 @@ public final class Trainer {
             let lr = schedules.learningRate(progress: p), lambda = schedules.lambda(progress: p)
             let source = images.pointer, target = images.pointer + localCount * model.imageSize
             profiler.startStep()
-            try profiler.measure(.data, step: label) {
-                try data.fill(step: step, source: source, labels: labels.pointer, target: target)
-            }
-            let batch = DANNModel.Batch(images: source, labels: labels.pointer, sourceCount: localCount, targetCount: localCount,
-                                        globalBatch: b, sliceOffset: data.localSlice.lowerBound)
             sync.step = label
-            let r = profiler.measure(.compute, step: label) {
-                model.computeGradients(batch, lambda: Float(lambda), step: step, seed: config.seed, sourceOnly: config.sourceOnly,
-                                       domainWeight: Float(config.domainWeight))
+            var r = DANNModel.StepResult()
+            for pass in 0..<passes {
+                try profiler.measure(.data, step: label) {
+                    try data.fill(step: step, pass: pass, source: source, labels: labels.pointer, target: target)
+                }
+                // Losses are means over the step's K·B images; dropout keys are positions among them.
+                let batch = DANNModel.Batch(images: source, labels: labels.pointer, sourceCount: localCount, targetCount: localCount,
+                                            globalBatch: b, sliceOffset: data.stepOffsets(pass: pass).lowerBound, passBatch: config.batchSize)
+                sync.isFinalPass = pass == passes - 1
+                let passResult = profiler.measure(.compute, step: label) {
+                    model.computeGradients(batch, lambda: Float(lambda), step: step, seed: config.seed, sourceOnly: config.sourceOnly,
+                                           domainWeight: Float(config.domainWeight), accumulate: pass > 0)
+                }
+                r.labelLoss += passResult.labelLoss
+                r.domainLoss += passResult.domainLoss
+                r.labelCorrect += passResult.labelCorrect
+                r.domainCorrect += passResult.domainCorrect
             }
             profiler.measure(.allreduce, step: label) { sync.finish() }
             if step == firstStep, let path = gradientDumpPath { try dumpGradients(to: path) }

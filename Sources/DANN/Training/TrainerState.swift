@@ -28,8 +28,8 @@ public enum TrainerState {
         tensors.append(TensorEntry(name: "has_momentum", shape: [], int64: [optimizer.stepsTaken > 0 ? 1 : 0]))
         tensors.append(TensorEntry(name: "optimizer_steps", shape: [], int64: [optimizer.stepsTaken]))
         // Cursors, informational: both follow from the step (docs/design.md §3.3).
-        tensors.append(TensorEntry(name: "source_cursor", shape: [2], int64: [Int64(epoch), Int64((step % max(stepsPerEpoch, 1)) * config.batchSize)]))
-        tensors.append(TensorEntry(name: "target_cursor", shape: [], int64: [Int64(step * config.batchSize)]))
+        tensors.append(TensorEntry(name: "source_cursor", shape: [2], int64: [Int64(epoch), Int64((step % max(stepsPerEpoch, 1)) * config.stepBatch)]))
+        tensors.append(TensorEntry(name: "target_cursor", shape: [], int64: [Int64(step * config.stepBatch)]))
         let metadata = ["config": try config.json(), "arch": config.arch, "step": String(step), "format": "dann-dist-trainer-1"]
         try SafeTensors.write(tensors, metadata: metadata, to: path)
     }

@@ -6,6 +6,21 @@ public enum AllreduceMode: String, Codable, CaseIterable, Sendable {
     case buckets, single
 }
 
+/// What the gradient exchange puts on the wire (docs/design.md §3.10): Float32, or each rank's gradient rounded
+/// to a 16-bit float and summed in Float32 with a rounding back to 16 bits after each addition.
+public enum AllreduceDType: String, Codable, CaseIterable, Sendable {
+    case f32, bf16, fp16
+
+    /// The 16-bit format, or nil for Float32.
+    public var halfFormat: HalfFormat? {
+        switch self {
+        case .f32: nil
+        case .bf16: .bf16
+        case .fp16: .fp16
+        }
+    }
+}
+
 /// Every setting of a training run (written to config.json and into each checkpoint).
 public struct TrainingConfig: Codable, Equatable, Sendable {
     public var source: DatasetName = .svhn
@@ -18,6 +33,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var steps: Int? = nil
     public var epochs: Int = 100
     public var batchSize: Int = 128
+    /// K: forward/backward passes of `batchSize` images summed into each optimizer step (§3.11).
+    public var accumulate: Int = 1
     public var lr: Double = 0.01
     public var momentum: Double = 0.9
     public var weightDecay: Double = 1e-5
@@ -53,8 +70,12 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var threads: Int? = nil
     public var allreduce: AllreduceMode = .buckets
     public var bucketMegabytes: Double = 25
+    public var allreduceDtype: AllreduceDType = .f32
 
     public init() {}
+
+    /// K·B: source (and target) images per optimizer step, over all ranks and passes.
+    public var stepBatch: Int { batchSize * accumulate }
 
     public var schedules: Schedules { Schedules(learningRate: lr, alpha: alpha, beta: beta, gamma: gamma, lambdaMax: lambdaMax) }
 
@@ -109,6 +130,10 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         try check(Architecture.inputSizes.contains(inputSize), "--input-size must be 28 or 32, not \(inputSize)")
         try check(batchSize > 0, "--batch-size must be positive, not \(batchSize)")
         try check(batchSize >= ranks, "--batch-size \(batchSize) is smaller than the \(ranks) ranks: every rank needs a sample")
+        try check(accumulate > 0, "--accumulate must be positive, not \(accumulate)")
+        try check(accumulate <= Self.maximumAccumulate, "--accumulate must be at most \(Self.maximumAccumulate), not \(accumulate)")
+        try check(!batchSize.multipliedReportingOverflow(by: accumulate).overflow,
+                  "--accumulate \(accumulate) × --batch-size \(batchSize) images per step is too large")
         if let steps { try check(steps > 0, "--steps must be positive, not \(steps)") }
         try check(epochs > 0, "--epochs must be positive, not \(epochs)")
         try check(lr > 0 && lr.isFinite, "--lr must be positive, not \(lr)")
@@ -136,6 +161,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         if let steps { try check(steps <= Self.maximumSteps, "--steps must be at most \(Self.maximumSteps), not \(steps)") }
     }
 
+    /// A bound on `--accumulate` that keeps K·B, and a step's images times the steps, far from overflow.
+    public static let maximumAccumulate = 1 << 20
     /// Larger buckets than the largest network's gradient (133 MB) only add latency.
     public static let maximumBucketMegabytes = 4096.0
     /// A bound on a run's steps that keeps step arithmetic (epochs × steps per epoch, step × batch) far from overflow.
