@@ -27,11 +27,13 @@ struct Bench: ParsableCommand {
     @Option(parsing: .unconditional, help: "--allreduce: timed repetitions per size (default 10; the median is reported).")
     var repetitions: Int?
     @Flag(help: "--allreduce: time the non-blocking start + wait that gradient buckets use.") var nonblocking = false
+    @Option(parsing: .unconditional, help: "--allreduce: a second fit over the sizes from this many bytes up (default 16777216).")
+    var largeBytes: Int?
 
     func run() throws {
         if allreduce { return try runAllreduce() }
-        if minBytes != nil || maxBytes != nil || repetitions != nil || nonblocking {
-            throw ValidationError("--min-bytes, --max-bytes, --repetitions and --nonblocking need --allreduce")
+        if minBytes != nil || maxBytes != nil || repetitions != nil || nonblocking || largeBytes != nil {
+            throw ValidationError("--min-bytes, --max-bytes, --repetitions, --large-bytes and --nonblocking need --allreduce")
         }
         let options = Benchmark.Options(architecture: try Architecture.named(arch), batchSize: batchSize, steps: steps,
                                         warmup: warmup, threads: threads, peakSize: peakSize,

@@ -9,6 +9,7 @@ extension Bench {
         if let minBytes { options.minBytes = minBytes }
         if let maxBytes { options.maxBytes = maxBytes }
         if let repetitions { options.repetitions = repetitions }
+        if let largeBytes { options.largeBytes = largeBytes }
         // A bad flag is the same on every rank: say so before MPI starts, once.
         if let problem = options.problem { throw ValidationError(problem) }
         let communicator = makeCommunicator()
@@ -39,9 +40,15 @@ extension Bench {
             lines.append(pad(String(s.bytes), 12) + pad(time(s.medianSeconds), 13) + pad(f(s.algorithmicBandwidth / 1e9, 3), 13)
                          + pad(f(s.busBandwidth / 1e9, 3), 13) + pad(String(s.iterations), 11))
         }
-        if let fit = r.fit {
+        func describe(_ fit: LatencyBandwidthFit) -> String {
             let beta = fit.beta.isFinite ? f(fit.beta / 1e9, 3) + " GB/s" : "∞ (time did not grow with size)"
-            lines.append("fit t = α + 2(n−1)/n · bytes / β (relative least squares):  α = \(time(fit.alpha))  β = \(beta)")
+            return "α = \(time(fit.alpha))  β = \(beta)"
+        }
+        if let fit = r.fit {
+            lines.append("fit t = α + 2(n−1)/n · bytes / β (relative least squares), all sizes:  " + describe(fit))
+        }
+        if let fit = r.fitLarge {
+            lines.append("  sizes from \(r.largeBytes) bytes up:  " + describe(fit))
         }
         return lines.joined(separator: "\n")
     }

@@ -30,14 +30,24 @@ final class AllreduceBenchmarkTests: XCTestCase {
                            accuracy: 1e-9 * algbw)
         }
         let fit = try XCTUnwrap(object["fit"] as? [String: Any])
+        XCTAssertEqual(fit["from_bytes"] as? Int, sizes.first)
+        try checkFit(fit)
+    }
+
+    private func checkFit(_ fit: [String: Any]) throws {
         XCTAssertGreaterThanOrEqual(try XCTUnwrap(fit["alpha_s"] as? Double), 0)
         if let beta = fit["beta_bytes_per_s"] as? Double { XCTAssertGreaterThan(beta, 0) }
     }
 
     func testSweepAtTwoRanksJSON() throws {
-        let result = try runMPI(ranks: 2, ["bench", "--allreduce", "--max-bytes", "65536", "--repetitions", "3", "--json"])
+        let result = try runMPI(ranks: 2, ["bench", "--allreduce", "--max-bytes", "65536", "--repetitions", "3",
+                                           "--large-bytes", "16384", "--json"])
         XCTAssertEqual(result.status, 0, result.stderr)
-        try checkSizes(try report(result.stdout), ranks: 2, sizes: (0...14).map { 4 << $0 })
+        let object = try report(result.stdout)
+        try checkSizes(object, ranks: 2, sizes: (0...14).map { 4 << $0 })
+        let large = try XCTUnwrap(object["fit_large"] as? [String: Any])
+        XCTAssertEqual(large["from_bytes"] as? Int, 16384)
+        try checkFit(large)
     }
 
     func testNonBlockingSweepAtThreeRanks() throws {
@@ -47,6 +57,7 @@ final class AllreduceBenchmarkTests: XCTestCase {
         let object = try report(result.stdout)
         XCTAssertEqual(object["nonblocking"] as? Bool, true)
         try checkSizes(object, ranks: 3, sizes: [1024, 2048, 4096])
+        XCTAssertTrue(object["fit_large"] is NSNull, "no size reaches the default 16 MiB")
     }
 
     func testTextTableHasARowPerSizeAndTheFit() throws {
@@ -57,6 +68,12 @@ final class AllreduceBenchmarkTests: XCTestCase {
         XCTAssertTrue(lines[0].hasPrefix("allreduce: 2 ranks"), lines[0])
         XCTAssertEqual(lines[2...4].compactMap { $0.split(separator: " ").first.flatMap { Int($0) } }, [64, 128, 256])
         XCTAssertTrue(lines[5].hasPrefix("fit t = α + 2(n−1)/n · bytes / β"), lines[5])
+
+        let split = try runMPI(ranks: 2, ["bench", "--allreduce", "--min-bytes", "64", "--max-bytes", "256", "--repetitions", "2",
+                                          "--large-bytes", "128"])
+        XCTAssertEqual(split.status, 0, split.stderr)
+        XCTAssertTrue(split.stdout.hasSuffix("\n") && split.stdout.split(separator: "\n").last?.hasPrefix("  sizes from 128 bytes up:  α = ") == true,
+                      split.stdout)
     }
 
     /// Two "hosts" in network namespaces, TCP between them (scripts/netns-mpirun.sh); needs root.
@@ -85,6 +102,7 @@ final class AllreduceBenchmarkTests: XCTestCase {
         for (arguments, flag) in [(["bench", "--allreduce", "--min-bytes", "6"], "--min-bytes"),
                                   (["bench", "--allreduce", "--max-bytes", "2"], "--max-bytes"),
                                   (["bench", "--allreduce", "--repetitions", "0"], "--repetitions"),
+                                  (["bench", "--allreduce", "--large-bytes", "0"], "--large-bytes"),
                                   (["bench", "--nonblocking"], "--nonblocking")] {
             let result = try ChildProcess.runCLI(arguments)
             XCTAssertEqual(result.status, 64, "\(arguments): \(result.stderr)")

@@ -12,9 +12,13 @@ public enum AllreduceBenchmark {
         /// Wall time one repetition should last at least: a 4-byte sum takes microseconds, so a repetition
         /// repeats the call until it fills this, and the clock's and the barrier's own cost are spread out.
         public var repetitionSeconds: Double
+        /// Sizes from this one up get a fit of their own: out of the caches a shared-memory sum is several
+        /// times slower per byte than in them, and a gradient of 133 MB (or a 25 MB bucket) is out of them.
+        public var largeBytes: Int
 
         public init(minBytes: Int = 4, maxBytes: Int = 128 << 20, repetitions: Int = 10, nonBlocking: Bool = false,
-                    repetitionSeconds: Double = 0.002) {
+                    repetitionSeconds: Double = 0.002, largeBytes: Int = 16 << 20) {
+            self.largeBytes = largeBytes
             self.minBytes = minBytes
             self.maxBytes = maxBytes
             self.repetitions = repetitions
@@ -39,6 +43,7 @@ public enum AllreduceBenchmark {
             }
             if maxBytes > 1 << 34 { return "--max-bytes must be at most 16 GiB (got \(maxBytes))" }
             if repetitions < 1 || repetitions > 100_000 { return "--repetitions must be in 1...100000 (got \(repetitions))" }
+            if largeBytes < 4 { return "--large-bytes must be at least 4 (got \(largeBytes))" }
             return nil
         }
     }
@@ -68,6 +73,9 @@ public enum AllreduceBenchmark {
         public var samples: [Sample]
         /// α and β over all sizes; nil when nothing was measured.
         public var fit: LatencyBandwidthFit?
+        /// α and β over the sizes from `largeBytes` up (nil with fewer than two of them): the β for big buffers.
+        public var fitLarge: LatencyBandwidthFit?
+        public var largeBytes: Int
     }
 
     /// Runs the sweep; a collective, so every rank calls it with the same options. Every rank gets the result.
@@ -114,9 +122,13 @@ public enum AllreduceBenchmark {
             samples.append(Sample(bytes: bytes, iterations: iterations, medianSeconds: median(sorted: times),
                                   minSeconds: times[0], maxSeconds: times[times.count - 1], ranks: communicator.size))
         }
-        let fit = LatencyBandwidthFit.fit(ranks: communicator.size, samples: samples.map { ($0.bytes, $0.medianSeconds) })
+        let points = samples.map { (bytes: $0.bytes, seconds: $0.medianSeconds) }
+        let large = points.filter { $0.bytes >= options.largeBytes }
         return Result(ranks: communicator.size, localRanks: communicator.localSize, nonBlocking: options.nonBlocking,
-                      repetitions: options.repetitions, samples: samples, fit: fit)
+                      repetitions: options.repetitions, samples: samples,
+                      fit: LatencyBandwidthFit.fit(ranks: communicator.size, samples: points),
+                      fitLarge: large.count >= 2 ? LatencyBandwidthFit.fit(ranks: communicator.size, samples: large) : nil,
+                      largeBytes: options.largeBytes)
     }
 
     /// One sum with known answer before anything is timed: a sweep over a broken transport would time garbage.
@@ -141,6 +153,7 @@ public enum AllreduceBenchmark {
 extension AllreduceBenchmark.Result: Encodable {
     private enum CodingKeys: String, CodingKey {
         case ranks, localRanks = "local_ranks", nonBlocking = "nonblocking", repetitions, samples = "sizes", fit
+        case fitLarge = "fit_large"
     }
 
     private enum SampleKeys: String, CodingKey {
@@ -148,7 +161,7 @@ extension AllreduceBenchmark.Result: Encodable {
         case algorithmicBandwidth = "algbw_bytes_per_s", busBandwidth = "busbw_bytes_per_s"
     }
 
-    private enum FitKeys: String, CodingKey { case alpha = "alpha_s", beta = "beta_bytes_per_s", formula }
+    private enum FitKeys: String, CodingKey { case alpha = "alpha_s", beta = "beta_bytes_per_s", formula, fromBytes = "from_bytes" }
 
     /// Every key always present; a β that is not finite (time did not grow with size) is null.
     public func encode(to encoder: Encoder) throws {
@@ -168,17 +181,18 @@ extension AllreduceBenchmark.Result: Encodable {
             try entry.encode(sample.algorithmicBandwidth, forKey: .algorithmicBandwidth)
             try entry.encode(sample.busBandwidth, forKey: .busBandwidth)
         }
-        if let fit {
-            var entry = container.nestedContainer(keyedBy: FitKeys.self, forKey: .fit)
+        for (fit, key, from) in [(fit, CodingKeys.fit, samples.first?.bytes ?? 0), (fitLarge, .fitLarge, largeBytes)] {
+            guard let fit else { try container.encodeNil(forKey: key); continue }
+            var entry = container.nestedContainer(keyedBy: FitKeys.self, forKey: key)
             try entry.encode(fit.alpha, forKey: .alpha)
             try entry.encode(fit.beta.isFinite ? fit.beta : nil, forKey: .beta)
             try entry.encode("t = alpha + 2(n-1)/n * bytes / beta", forKey: .formula)
-        } else {
-            try container.encodeNil(forKey: .fit)
+            try entry.encode(from, forKey: .fromBytes)
         }
     }
 
     /// One JSON line, keys sorted: ranks, local_ranks, nonblocking, repetitions, sizes (bytes, iterations,
-    /// median_s, min_s, max_s, algbw_bytes_per_s, busbw_bytes_per_s) and fit (alpha_s, beta_bytes_per_s).
+    /// median_s, min_s, max_s, algbw_bytes_per_s, busbw_bytes_per_s), fit and fit_large (alpha_s, beta_bytes_per_s,
+    /// from_bytes: the smallest size fitted; null when there was nothing to fit).
     public var json: String { JSONText.encode(self) }
 }
