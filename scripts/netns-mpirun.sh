@@ -47,9 +47,12 @@ ip -n "$b" link set "dsb$suffix" up
 slots=$(( (np + 1) / 2 ))
 printf '10.77.0.1 slots=%s\n10.77.0.2 slots=%s\n' "$slots" "$slots" > "$work/hostfile"
 export DANN_NETNS_HOSTS="10.77.0.1=$a 10.77.0.2=$b"
+# Each "host" gets its own hostname too: with the machine's one name, Open MPI's shared-memory files of the
+# two would collide (the ranks crashed in the vader BTL at np 4).
+export DANN_NETNS_UTS=1
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # shellcheck disable=SC2086
-ip netns exec "$a" mpirun --hostfile "$work/hostfile" -np "$np" --map-by slot --bind-to none \
+ip netns exec "$a" unshare --uts sh -c 'hostname "$0" && exec "$@"' "$a" mpirun --hostfile "$work/hostfile" -np "$np" --map-by slot --bind-to none \
     --mca plm_rsh_agent "$here/netns-launch-agent.sh" \
     --mca btl tcp,vader,self --mca btl_tcp_if_include 10.77.0.0/24 --mca oob_tcp_if_include 10.77.0.0/24 \
     ${NETNS_MPIRUN_FLAGS:-} "$@"

@@ -5,8 +5,8 @@ usage: scale-model.py --compute BENCH.jsonl [--alpha-us A] [--links 10,25,100] [
                       [--ranks 2,4,...] [--arch seed,small] [--scaling weak|strong|both] [--per-rank-batch 128]
                       [--global-batch 128] [--overlap buckets|none] [--bucket-mb 25] [--gradient-bytes 4] [--json]
 
---compute: lines of `dann-dist bench --threads 1 --json` (any presets, one line per per-rank batch size;
-strong scaling needs the batches global/n). Per rank and step the model takes from them: compute (forward +
+--compute: lines of `dann-dist bench --threads 1 --json` (any presets, a line per per-rank batch size, or several
+from repeated rounds, of which the median is used; strong scaling needs the batches global/n). Per rank and step the model takes from them: compute (forward +
 backward, the `phases_ms` other than the optimizer), the SGD update, the parameter count (gradient bytes =
 parameters × --gradient-bytes), when backward hands each gradient range over (`gradient_ready`), and batch
 norm's blocking reductions (`statistics_allreduces_per_step`).
@@ -60,14 +60,20 @@ class Compute:
 
 
 def load_compute(paths):
-    table = {}
+    """(arch, batch) → Compute; of several lines for the same pair (repeated rounds on a noisy machine) the one
+    with the median step time (the lower middle one for an even count)."""
+    lines = {}
     for path in paths:
         with open(path) as f:
             for number, line in enumerate(f, 1):
                 if line.strip():
-                    c = Compute(json.loads(line), f"{path}:{number}")
-                    table[(c.arch, c.batch)] = c
-    return table
+                    try:
+                        record = json.loads(line)
+                    except ValueError:
+                        raise SystemExit(f"scale-model.py: error: {path}:{number}: not JSON")
+                    c = Compute(record, f"{path}:{number}")
+                    lines.setdefault((c.arch, c.batch), []).append(c)
+    return {key: sorted(cs, key=lambda c: c.compute + c.optimizer)[(len(cs) - 1) // 2] for key, cs in lines.items()}
 
 
 def ring_seconds(nbytes, n, alpha2, beta):
