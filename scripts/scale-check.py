@@ -6,8 +6,8 @@ usage: scale-check.py --compute BENCH.jsonl --arch ARCH --global-batch B [--allr
 
 For each trace (one run at n ranks, global batch B): the model's step for n ranks of one BLAS thread computing
 B/n images each — compute and SGD from the bench line at batch B/n, × R/C when R ranks share C cores (time
-slicing), α (whole sweep) and β (fit_large) from `dann-dist bench --allreduce --json` measured at the same n on the
-same transport — next to
+slicing), α (whole sweep) and β (fit_large for messages of its sizes, else the whole sweep's) from
+`dann-dist bench --allreduce --json` measured at the same n on the same transport — next to
 the trace's mean step without its `data` span (the model has no data loading), and the measured compute,
 allreduce wait and SGD. Steps 1..N are skipped (default 2: warm-up, first shard read).
 """
@@ -58,9 +58,13 @@ def main():
     alpha_n = beta = None
     if args.allreduce:
         ar = json.load(open(args.allreduce))
-        # α from the whole sweep (small sizes decide it), β from the large sizes: buckets and gradients are 25–133 MB.
+        # α from the whole sweep (small sizes decide it); β from fit_large for messages of its sizes (a seed bucket
+        # or gradient, 26–133 MB), from the whole sweep for smaller ones (all of small's 0.8 MB).
         large = ar.get("fit_large") or ar["fit"]
-        alpha_n, beta, ar_ranks = ar["fit"]["alpha_s"], large["beta_bytes_per_s"] or float("inf"), ar["ranks"]
+        alpha_n, ar_ranks = ar["fit"]["alpha_s"], ar["ranks"]
+        beta_small, beta_large = ar["fit"]["beta_bytes_per_s"] or float("inf"), large["beta_bytes_per_s"] or float("inf")
+        large_from = large.get("from_bytes", 0)
+        beta = lambda nbytes: beta_large if nbytes >= large_from else beta_small
     print("| trace | n | batch/rank | time-share | predicted ms: compute+SGD · exposed allreduce · step | "
           "measured ms: compute · allreduce wait · SGD · step − data | predicted / measured |")
     print("|---|---|---|---|---|---|---|")

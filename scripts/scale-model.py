@@ -77,8 +77,12 @@ def load_compute(paths):
 
 
 def ring_seconds(nbytes, n, alpha2, beta):
-    """Ring allreduce: 2(n−1) steps, α₂ being the two steps of n = 2."""
-    return (n - 1) * alpha2 + 2 * (n - 1) / n * nbytes / beta if n > 1 else 0.0
+    """Ring allreduce: 2(n−1) steps, α₂ being the two steps of n = 2. `beta` is bytes/s, or a function of the
+    message size giving it (shared memory is slower per byte out of cache)."""
+    if n <= 1:
+        return 0.0
+    rate = beta(nbytes) if callable(beta) else beta
+    return (n - 1) * alpha2 + 2 * (n - 1) / n * nbytes / rate
 
 
 def small_seconds(n, alpha2):

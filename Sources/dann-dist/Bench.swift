@@ -27,7 +27,7 @@ struct Bench: ParsableCommand {
     @Option(parsing: .unconditional, help: "--allreduce: timed repetitions per size (default 10; the median is reported).")
     var repetitions: Int?
     @Flag(help: "--allreduce: time the non-blocking start + wait that gradient buckets use.") var nonblocking = false
-    @Option(parsing: .unconditional, help: "--allreduce: a second fit over the sizes from this many bytes up (default 16777216).")
+    @Option(parsing: .unconditional, help: "--allreduce: a second fit over the sizes from this many bytes up (default 33554432).")
     var largeBytes: Int?
 
     func run() throws {

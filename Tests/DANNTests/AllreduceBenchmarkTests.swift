@@ -57,7 +57,7 @@ final class AllreduceBenchmarkTests: XCTestCase {
         let object = try report(result.stdout)
         XCTAssertEqual(object["nonblocking"] as? Bool, true)
         try checkSizes(object, ranks: 3, sizes: [1024, 2048, 4096])
-        XCTAssertTrue(object["fit_large"] is NSNull, "no size reaches the default 16 MiB")
+        XCTAssertTrue(object["fit_large"] is NSNull, "no size reaches the default 32 MiB")
     }
 
     func testTextTableHasARowPerSizeAndTheFit() throws {

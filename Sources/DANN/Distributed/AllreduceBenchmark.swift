@@ -12,12 +12,13 @@ public enum AllreduceBenchmark {
         /// Wall time one repetition should last at least: a 4-byte sum takes microseconds, so a repetition
         /// repeats the call until it fills this, and the clock's and the barrier's own cost are spread out.
         public var repetitionSeconds: Double
-        /// Sizes from this one up get a fit of their own: out of the caches a shared-memory sum is several
-        /// times slower per byte than in them, and a gradient of 133 MB (or a 25 MB bucket) is out of them.
+        /// Sizes from this one up get a fit of their own: on the 2-core Xeon a shared-memory sum of 32 MiB and more
+        /// took 2–5× longer per byte than one of 16 MiB (out of cache), and a 133 MB gradient or its 25 MB
+        /// buckets are that large.
         public var largeBytes: Int
 
         public init(minBytes: Int = 4, maxBytes: Int = 128 << 20, repetitions: Int = 10, nonBlocking: Bool = false,
-                    repetitionSeconds: Double = 0.002, largeBytes: Int = 16 << 20) {
+                    repetitionSeconds: Double = 0.002, largeBytes: Int = 32 << 20) {
             self.largeBytes = largeBytes
             self.minBytes = minBytes
             self.maxBytes = maxBytes
