@@ -51,6 +51,7 @@ def main():
     p.add_argument("--cores-per-node", type=int, default=os.cpu_count())
     p.add_argument("--ranks-per-node", type=int, help="default: the trace's rank count (one node)")
     p.add_argument("--overlap", choices=["buckets", "none"], default="buckets")
+    p.add_argument("--busy-factor", type=float, default=1.0, help="compute × this with every core busy (as scale-model.py)")
     p.add_argument("--skip", type=int, default=2)
     p.add_argument("traces", nargs="+")
     args = p.parse_args()
@@ -79,7 +80,7 @@ def main():
             raise SystemExit(f"scale-check.py: error: {path} has {n} ranks: give --allreduce")
         if n > 1 and ar_ranks != n:
             raise SystemExit(f"scale-check.py: error: {path} has {n} ranks, {args.allreduce} was measured at {ar_ranks}")
-        share = max(1.0, (args.ranks_per_node or n) / args.cores_per_node)
+        share = max(1.0, (args.ranks_per_node or n) / args.cores_per_node) * (args.busy_factor if n > 1 else 1.0)
         # α₂ from α measured at n ranks: the ring pays (n−1)·α₂ (scale-model.py), so α₂ = α_n / (n−1).
         alpha2 = alpha_n / (n - 1) if n > 1 else 0.0
         step, exposed = model.step_seconds(c, n, alpha2, beta if n > 1 else 1.0, args.overlap, timeshare=share)

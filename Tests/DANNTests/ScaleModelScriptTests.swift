@@ -53,6 +53,13 @@ final class ScaleModelScriptTests: XCTestCase {
         XCTAssertEqual(l["images_per_s"]!, 32 / step, accuracy: 1e-9)
         XCTAssertEqual(l["efficiency"]!, 0.110 / step, accuracy: 1e-12)
         XCTAssertEqual(rows[0]["global_batch"] as? Int, 16)
+
+        // Every core busy: compute and SGD × 1.1, communication unchanged; the reference stays one rank alone.
+        let busy = try model(["--ranks", "4", "--scaling", "weak", "--per-rank-batch", "4", "--alpha-us", "100", "--overlap", "none",
+                              "--busy-factor", "1.1"])
+        let slower = 0.110 + 0.0006 + 0.0153994944 + 0.011
+        XCTAssertEqual(try link(busy[0])["step_ms"]!, 1000 * slower, accuracy: 1e-9)
+        XCTAssertEqual(try link(busy[0])["efficiency"]!, 0.110 / slower, accuracy: 1e-12)
     }
 
     /// Buckets of 8 MiB: the 2 Mi-float range is ready at 50 + 0.6 ms and fills one bucket (10.3663296 ms on the
@@ -80,6 +87,21 @@ final class ScaleModelScriptTests: XCTestCase {
         let half = try model(["--ranks", "2", "--scaling", "strong", "--global-batch", "8", "--alpha-us", "0", "--overlap", "none",
                               "--gradient-bytes", "2"])
         XCTAssertEqual(try link(half[0])["allreduce_ms"]!, 5.0331648, accuracy: 1e-9)
+    }
+
+    /// --accumulate 2: two passes (200 ms), five small reductions (2 × 2 of batch norm + the losses: 1 ms), one
+    /// allreduce and one SGD; 2 × 4 × 4 = 32 source images. With buckets the first bucket is ready at
+    /// 100 (first pass) + 50 + 1 ms, the rest at 201 ms and takes 5.3331648 ms. --overlap both gives the two.
+    func testAccumulationAndBothOverlaps() throws {
+        let rows = try model(["--ranks", "4", "--scaling", "weak", "--per-rank-batch", "4", "--alpha-us", "100",
+                              "--overlap", "both", "--bucket-mb", "8", "--accumulate", "2"])
+        let l = try link(rows[0])
+        let none = 0.2 + 0.001 + 0.0153994944 + 0.01, buckets = 0.201 + 0.0053331648 + 0.01
+        XCTAssertEqual(rows[0]["global_batch"] as? Int, 32)
+        XCTAssertEqual(l["step_ms"]!, 1000 * none, accuracy: 1e-9)
+        XCTAssertEqual(l["efficiency"]!, 0.21 / none, accuracy: 1e-12)
+        XCTAssertEqual(l["overlap_step_ms"]!, 1000 * buckets, accuracy: 1e-9)
+        XCTAssertEqual(l["overlap_images_per_s"]!, 64 / buckets, accuracy: 1e-9)
     }
 
     func testMarkdownTableAndOneLineErrors() throws {
