@@ -167,6 +167,11 @@ def rows(table, arch, scaling, ranks, links, args):
     return out
 
 
+def ms(x):
+    """Milliseconds to three figures or so: 1481, 61.3, 4.52."""
+    return f"{x:.0f}" if x >= 100 else f"{x:.1f}" if x >= 10 else f"{x:.2f}"
+
+
 def markdown(all_rows, links, overlap):
     both = overlap == "both"
     head = ["n", "batch/rank", "compute+SGD ms", "allreduce ms " + "/".join(f"{r:g}" for r in links)]
@@ -181,10 +186,10 @@ def markdown(all_rows, links, overlap):
                  f"{g['gradient_mb']:.1f} MB of gradients)")
         lines += ["", f"**{title}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in group:
-            cells = [str(r["ranks"]), str(r["per_rank_batch"]), f"{r['compute_ms']:.0f}",
+            cells = [str(r["ranks"]), str(r["per_rank_batch"]), ms(r["compute_ms"]),
                      " / ".join(f"{l['allreduce_ms']:.1f}" for l in r["links"])]
             for l in r["links"]:
-                cell = f"{l['step_ms']:.0f} · {l['images_per_s']:.0f} · {100 * l['efficiency']:.0f} %"
+                cell = f"{ms(l['step_ms'])} · {l['images_per_s']:.0f} · {100 * l['efficiency']:.0f} %"
                 cells.append(cell + (f" ({100 * l['overlap_efficiency']:.0f} %)" if both else ""))
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines).lstrip("\n")
