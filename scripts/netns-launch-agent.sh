@@ -5,6 +5,9 @@
 #
 #   DANN_NETNS_HOSTS="10.77.0.1=nsA 10.77.0.2=nsB"   host (as the hostfile names it) = namespace
 #   DANN_NETNS_LOG=/path/file                        optional: one line per launch
+#   DANN_NETNS_UTS=1                                 optional: also a UTS namespace whose hostname is the
+#                                                    namespace's name, so the "hosts" differ by name as well
+#                                                    (Open MPI names its shared-memory files by hostname)
 #
 # mpirun calls it like ssh: AGENT [options] HOST COMMAND...
 while [ $# -gt 0 ]; do
@@ -24,4 +27,7 @@ if [ -z "$namespace" ]; then
     exit 255
 fi
 if [ -n "$DANN_NETNS_LOG" ]; then echo "$host $namespace" >> "$DANN_NETNS_LOG"; fi
+if [ -n "$DANN_NETNS_UTS" ]; then
+    exec ip netns exec "$namespace" unshare --uts sh -c "hostname $namespace && $*"
+fi
 exec ip netns exec "$namespace" sh -c "$*"

@@ -2,10 +2,11 @@ import ArgumentParser
 import DANN
 import Foundation
 
-/// `dann-dist bench`: img/s, ms/step by phase, GFLOP/s and the fraction of the sgemm peak.
+/// `dann-dist bench`: img/s, ms/step by phase, GFLOP/s and the fraction of the sgemm peak; with `--allreduce`,
+/// the gradient reduction's latency and bandwidth instead (BenchAllreduce.swift).
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Time the training step on random inputs.")
+        commandName: "bench", abstract: "Time the training step on random inputs, or (--allreduce, under mpirun) the allreduce.")
 
     @Option(help: "Network: seed, small, small-bn or seed-bn.") var arch = "seed"
     @Option(parsing: .unconditional, help: "Source images per step (and as many target images).") var batchSize = 128
@@ -19,7 +20,21 @@ struct Bench: ParsableCommand {
     var convChunk: Int?
     @Flag(help: "Print one JSON object.") var json = false
 
+    @Flag(help: "Time the allreduce over a sweep of message sizes instead (run under mpirun -np N, N ≥ 2).")
+    var allreduce = false
+    @Option(parsing: .unconditional, help: "--allreduce: smallest message in bytes (default 4).") var minBytes: Int?
+    @Option(parsing: .unconditional, help: "--allreduce: largest message in bytes (default 134217728 = 128 MiB).") var maxBytes: Int?
+    @Option(parsing: .unconditional, help: "--allreduce: timed repetitions per size (default 10; the median is reported).")
+    var repetitions: Int?
+    @Flag(help: "--allreduce: time the non-blocking start + wait that gradient buckets use.") var nonblocking = false
+    @Option(parsing: .unconditional, help: "--allreduce: a second fit over the sizes from this many bytes up (default 33554432).")
+    var largeBytes: Int?
+
     func run() throws {
+        if allreduce { return try runAllreduce() }
+        if minBytes != nil || maxBytes != nil || repetitions != nil || nonblocking || largeBytes != nil {
+            throw ValidationError("--min-bytes, --max-bytes, --repetitions, --large-bytes and --nonblocking need --allreduce")
+        }
         let options = Benchmark.Options(architecture: try Architecture.named(arch), batchSize: batchSize, steps: steps,
                                         warmup: warmup, threads: threads, peakSize: peakSize,
                                         threadClock: threadClock, convChunkFloats: convChunk)

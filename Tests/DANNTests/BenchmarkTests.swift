@@ -63,6 +63,32 @@ final class BenchmarkTests: XCTestCase {
         XCTAssertNotNil(layers["E0 Conv2D forward"])
     }
 
+    /// What a scale model needs from the JSON, against hand counts: small-bn's 206,752 parameters (README), every
+    /// gradient range handed over exactly once and in time order, and its batch norm's reductions — five layers
+    /// (E: 32 and 48 channels; C: 100, 100; D: 100), each 2C + 2C Doubles in forward and 4C in backward.
+    func testBenchJSONHasWhatTheScaleModelReads() throws {
+        let result = try ChildProcess.runCLI(["bench", "--arch", "small-bn", "--steps", "2", "--warmup", "1", "--batch-size", "8",
+                                              "--threads", "1", "--peak-size", "0", "--json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: result.output) as? [String: Any], result.stdout)
+        XCTAssertEqual(object["parameters"] as? Int, 206_752)
+        let ready = try XCTUnwrap(object["gradient_ready"] as? [[String: Any]])
+        let floats = ready.compactMap { $0["floats"] as? Int }, times = ready.compactMap { $0["ms"] as? Double }
+        XCTAssertEqual(floats.count, ready.count)
+        XCTAssertEqual(floats.reduce(0, +), 206_752)
+        XCTAssertEqual(times, times.sorted())
+        XCTAssertGreaterThan(times.first ?? 0, 0)
+        XCTAssertEqual(object["statistics_allreduces_per_step"] as? Int, 5 * 3)
+        XCTAssertEqual(object["statistics_doubles_per_step"] as? Int, 8 * (32 + 48 + 100 + 100 + 100))
+
+        let plain = try ChildProcess.runCLI(["bench", "--arch", "small", "--steps", "1", "--warmup", "0", "--batch-size", "4",
+                                             "--threads", "1", "--peak-size", "0", "--json"])
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        let small = try XCTUnwrap(try JSONSerialization.jsonObject(with: plain.output) as? [String: Any])
+        XCTAssertEqual(small["parameters"] as? Int, 205_992)
+        XCTAssertEqual(small["statistics_allreduces_per_step"] as? Int, 0)
+    }
+
     /// A bad flag value is one error line and a non-zero exit, not a trap.
     func testBenchRejectsUnknownArchitecture() throws {
         let result = try ChildProcess.runCLI(["bench", "--arch", "huge", "--steps", "1"])

@@ -65,6 +65,22 @@ public enum Benchmark {
         public var phases: [Phase]
         /// Per-layer forward and backward milliseconds per step, e.g. "E.0 Conv2D forward".
         public var layers: [Phase]
+        /// Floats in the gradient arena: what an allreduce of the gradient moves, × 4 bytes.
+        public var parameters: Int = 0
+        /// When backward hands each gradient range to the reduction (see `GradientReady`), in that order.
+        public var gradientReady: [GradientReady] = []
+        /// Batch norm's blocking reductions of its statistics per step (a latency each under MPI) and the
+        /// Doubles they carry in all.
+        public var statisticsReductions: Int = 0
+        public var statisticsDoubles: Int = 0
+    }
+
+    /// A gradient range that backward reported final (`DANNModel.onGradientsReady`): milliseconds after the
+    /// step's `computeGradients` began (mean over the timed steps) and its size in floats. A scale model
+    /// replays these to see how much of a bucketed allreduce can hide behind the rest of backward.
+    public struct GradientReady: Equatable, Sendable {
+        public var milliseconds: Double
+        public var floats: Int
     }
 
     public static func run(_ options: Options) throws -> Result {
@@ -85,6 +101,15 @@ public enum Benchmark {
         }
         let sgd = SGD(count: model.parameterCount)
         let schedules = Schedules()
+        // Batch norm's reductions counted, not performed: one process's sums are already the global ones.
+        var statisticsReductions = 0, statisticsDoubles = 0
+        for (_, norm) in model.batchNorms {
+            norm.reduceSums = { _, count in statisticsReductions += 1; statisticsDoubles += count }
+        }
+        var stepStart = 0.0, ready: [GradientReady] = []
+        model.onGradientsReady = { range in
+            ready.append(GradientReady(milliseconds: 1000 * (LayerProfiler.now() - stepStart), floats: range.count))
+        }
 
         // Random pixels in [0, 1) and labels, from the counter RNG so every run sees the same batch.
         let images = FloatBuffer(capacity: 2 * b * model.imageSize)
@@ -98,6 +123,7 @@ public enum Benchmark {
         func step(_ s: Int) -> (gradients: Double, optimizer: Double) {
             let p = Schedules.progress(step: s, totalSteps: total)
             let t0 = LayerProfiler.now()
+            stepStart = t0
             model.computeGradients(batch, lambda: Float(schedules.lambda(progress: p)), step: s, seed: options.seed)
             let t1 = LayerProfiler.now()
             sgd.step(parameters: model.arena.parameters, gradients: model.arena.gradients,
@@ -105,6 +131,9 @@ public enum Benchmark {
             return (t1 - t0, LayerProfiler.now() - t1)
         }
         for s in 0..<options.warmup { _ = step(s) }
+        ready.removeAll()
+        statisticsReductions = 0
+        statisticsDoubles = 0
 
         let extractorLayers = model.extractor.layers
         let headLayers = [model.gradientReversal] + model.classifier.layers + model.discriminator.layers
@@ -138,13 +167,22 @@ public enum Benchmark {
         }
 
         let stepSeconds = elapsed / n
+        // Every step reports the same ranges in the same order; average their times over the steps.
+        let perStep = ready.count / options.steps
+        let gradientReady = (0..<perStep).map { i in
+            GradientReady(milliseconds: stride(from: i, to: ready.count, by: perStep).map { ready[$0].milliseconds }.reduce(0, +) / n,
+                          floats: ready[i].floats)
+        }
         let flops = StepFLOPs(architecture: arch, batch: b).total
         let gflops = flops / stepSeconds / 1e9
         let peak = options.peakSize > 0 ? sgemmPeak(size: options.peakSize) : 0
         return Result(architecture: arch.name, batchSize: b, steps: options.steps, threads: BLAS.threads,
                       stepSeconds: stepSeconds, imagesPerSecond: Double(2 * b) / stepSeconds,
                       flopsPerStep: flops, gflops: gflops, sgemmPeakGFLOPS: peak,
-                      fractionOfPeak: peak > 0 ? gflops / peak : 0, phases: phases, layers: layerPhases)
+                      fractionOfPeak: peak > 0 ? gflops / peak : 0, phases: phases, layers: layerPhases,
+                      parameters: model.parameterCount, gradientReady: gradientReady,
+                      statisticsReductions: statisticsReductions / options.steps,
+                      statisticsDoubles: statisticsDoubles / options.steps)
     }
 
     /// GFLOP/s of the best of `repeats` square size³ sgemms (after one untimed call that warms the
@@ -172,8 +210,12 @@ extension Benchmark.Result: Encodable {
         case architecture = "arch", batchSize = "batch_size", steps, threads, kernels = "blas_kernels"
         case imagesPerSecond = "images_per_s", stepSeconds = "step_s", flopsPerStep = "flops_per_step", gflops
         case sgemmPeakGFLOPS = "sgemm_peak_gflops", fractionOfPeak = "fraction_of_peak"
-        case phases = "phases_ms", layers = "layers_ms"
+        case phases = "phases_ms", layers = "layers_ms", parameters
+        case gradientReady = "gradient_ready", statisticsReductions = "statistics_allreduces_per_step"
+        case statisticsDoubles = "statistics_doubles_per_step"
     }
+
+    private enum ReadyKeys: String, CodingKey { case milliseconds = "ms", floats }
 
     /// The keys above; a number that is not finite is `null`, and phases and layers are objects of name → ms.
     public func encode(to encoder: Encoder) throws {
@@ -196,9 +238,20 @@ extension Benchmark.Result: Encodable {
         try container.encode(number(fractionOfPeak), forKey: .fractionOfPeak)
         try container.encode(object(phases), forKey: .phases)
         try container.encode(object(layers), forKey: .layers)
+        try container.encode(parameters, forKey: .parameters)
+        var list = container.nestedUnkeyedContainer(forKey: .gradientReady)
+        for range in gradientReady {
+            var entry = list.nestedContainer(keyedBy: ReadyKeys.self)
+            try entry.encode(number(range.milliseconds), forKey: .milliseconds)
+            try entry.encode(range.floats, forKey: .floats)
+        }
+        try container.encode(statisticsReductions, forKey: .statisticsReductions)
+        try container.encode(statisticsDoubles, forKey: .statisticsDoubles)
     }
 
     /// One JSON line (keys sorted): arch, batch_size, steps, threads, blas_kernels, images_per_s, step_s,
-    /// flops_per_step, gflops, sgemm_peak_gflops, fraction_of_peak, phases_ms and layers_ms.
+    /// flops_per_step, gflops, sgemm_peak_gflops, fraction_of_peak, phases_ms, layers_ms, parameters,
+    /// gradient_ready ([{ms, floats}] in backward order), statistics_allreduces_per_step and
+    /// statistics_doubles_per_step.
     public var json: String { JSONText.encode(self) }
 }
