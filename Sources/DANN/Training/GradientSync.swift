@@ -88,7 +88,7 @@ public final class GradientSync {
         high = count
     }
 
-    /// Rounds `gradients[range]` into `staging[range]`, the range split over the BLAS threads.
+    /// Rounds `gradients[range]` into `staging[range]`, the range split over the compute threads.
     private func narrow(_ range: Range<Int>, into staging: UnsafeMutablePointer<UInt16>, format: HalfFormat) {
         let gradients = gradients
         Parallel.forRanges(range.count, work: range.count) { part in
