@@ -1,9 +1,9 @@
 import Foundation
 
-// Where this process runs (its machine and the CPUs it may use) and how many BLAS threads a rank takes:
+// Where this process runs (its machine and the CPUs it may use) and how many compute threads a rank takes:
 // the one place that asks the host. Communicators, the trainer, eval/analyze and the TensorBoard writer ask here.
 
-/// OpenBLAS threads per rank: max(1, cores on the node / ranks on the node), unless `override` (e.g. the
+/// Compute threads per rank: max(1, cores on the node / ranks on the node), unless `override` (e.g. the
 /// `--threads` flag) is given, and never more than the cores this process may run on (mpirun binds a rank
 /// to one core by default for np <= 2, where more threads would only take turns on that core).
 public func defaultThreadsPerRank(localSize: Int, cores: Int = ProcessInfo.processInfo.activeProcessorCount,

@@ -103,7 +103,7 @@ public final class BatchNorm: GradientAccumulating {
         Double((domain == 0 ? split.globalSource : split.globalTarget) * plane)
     }
 
-    /// Runs `body(c)` for every channel, the channels split over the BLAS threads.
+    /// Runs `body(c)` for every channel, the channels split over the compute threads.
     private func eachChannel(batch: Int, _ body: (Int) -> Void) {
         Parallel.forRanges(channels, work: batch * inputSize) { range in
             for c in range { body(c) }
