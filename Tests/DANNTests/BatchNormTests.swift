@@ -71,6 +71,32 @@ final class BatchNormTests: XCTestCase {
         } }
     }
 
+    /// `target` and `source` each blend in only their domain's batch statistics, once per step.
+    func testRunningStatisticsFollowOneDomain() {
+        let (c, n, plane, sourceRows) = (3, 5, 4, 2)
+        var rng = TestRandom(25)
+        let x = rng.floats(n * c * plane).map { $0 * 2 + 0.5 }
+        let ref = Self.reference(x.map(Double.init), gamma: [Double](repeating: 1, count: c), beta: [Double](repeating: 0, count: c),
+                                 channels: c, batch: n, plane: plane, channelMajor: true, sourceRows: sourceRows)
+        for (choice, domain) in [(BatchNorm.RunningStatistics.target, 1), (.source, 0)] {
+            let norm = BatchNorm(channels: c, layout: .channelMajor(plane: plane))
+            norm.runningStatistics = choice
+            var params = [Float](repeating: 1, count: c) + [Float](repeating: 0, count: c)
+            var grads = [Float](repeating: 0, count: 2 * c)
+            params.withUnsafeMutableBufferPointer { p in grads.withUnsafeMutableBufferPointer { g in
+                norm.bind(parameters: [p.baseAddress!, p.baseAddress! + c], gradients: [g.baseAddress!, g.baseAddress! + c])
+                let context = ForwardContext(training: true, domains: DomainSplit(localSource: sourceRows, globalSource: sourceRows,
+                                                                                   globalTarget: n - sourceRows))
+                _ = x.withUnsafeBufferPointer { norm.forward($0.baseAddress!, batch: n, context: context) }
+            } }
+            for ch in 0..<c {
+                XCTAssertEqual(Double(norm.runningMean[ch]), 0.1 * ref.means[domain][ch], accuracy: 1e-6, "\(choice)")
+                XCTAssertEqual(Double(norm.runningVariance[ch]), 0.9 + 0.1 * ref.variances[domain][ch], accuracy: 1e-5, "\(choice)")
+            }
+            XCTAssertEqual(norm.batchesTracked, 1, "\(choice)")
+        }
+    }
+
     /// Two "ranks" on two threads, each holding half of the batch and exchanging sums through `reduceSums`,
     /// normalise exactly as one process holding the whole batch, and their input gradients match it too.
     func testGlobalStatisticsThroughReduceSums() {

@@ -38,6 +38,9 @@ public final class BatchNorm: GradientAccumulating {
         /// The target batches when the step has any (else the source): evaluation then normalises each
         /// layer as training normalised the target rows (AdaBN, Li et al. 2016).
         case target
+        /// The source batches only: evaluation normalises every image as training normalised the labelled rows,
+        /// so a `--source-only` run is a plain baseline that never adapts to the target (not AdaBN).
+        case source
     }
 
     private var gamma: UnsafeMutablePointer<Float>!
@@ -190,7 +193,11 @@ public final class BatchNorm: GradientAccumulating {
     }
 
     private func tracks(domain d: Int) -> Bool {
-        runningStatistics == .everyDomain || d == (split.globalTarget > 0 ? 1 : 0)
+        switch runningStatistics {
+        case .everyDomain: return true
+        case .target: return d == (split.globalTarget > 0 ? 1 : 0)
+        case .source: return d == 0
+        }
     }
 
     // MARK: Backward
