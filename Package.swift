@@ -27,7 +27,10 @@ let package = Package(
                        providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
                        providers: [.apt(["libjpeg62-turbo-dev"])]),
-        .target(name: "DANN", dependencies: ["CMPI", "COpenBLAS", "CZlib", "CPNG", "CJPEG"],
+        // Convolution micro-kernels with AVX-512/AVX2 intrinsics, chosen at run time (C: Swift cannot target
+        // one function at an ISA the build's baseline lacks).
+        .target(name: "CConvKernels", path: "Sources/CConvKernels", exclude: ["conv_tile.inc"]),
+        .target(name: "DANN", dependencies: ["CMPI", "COpenBLAS", "CZlib", "CPNG", "CJPEG", "CConvKernels"],
                 swiftSettings: fastMath),
         .executableTarget(name: "dann-dist", dependencies: [
             "DANN", .product(name: "ArgumentParser", package: "swift-argument-parser"),

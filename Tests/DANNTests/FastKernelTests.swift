@@ -1,5 +1,6 @@
 import XCTest
 @testable import DANN
+import CConvKernels
 
 /// The performance paths (chunked convolution, padded im2col, unclamped max-pool windows, SIMD
 /// elementwise loops) against naive definitions, on shapes that reach every branch.
@@ -8,46 +9,75 @@ final class FastKernelTests: XCTestCase {
     /// the naive Double convolution and its hand-written gradients dW = Σ dy·x, dx = Σ dy·w, db = Σ dy.
     func testChunkedConvAgainstNaive() {
         for (imageMajor, pad, chunk) in [(false, 2, 1), (true, 2, 1), (false, 0, 1), (false, 1, 2 * 3 * 9 * 30)] {
-            let (n, c, h, w, o, k) = (3, 3, 6, 5, 4, 3)
-            var rng = TestRandom(41)
-            let x = rng.floats(n * c * h * w), weight = rng.floats(o * c * k * k), bias = rng.floats(o)
-            let conv = Conv2D(inChannels: c, outChannels: o, height: h, width: w, kernel: k, padding: pad,
-                              inputIsImageMajor: imageMajor)
-            conv.chunkFloats = chunk
-            var params = weight + bias, grads = [Float](repeating: .nan, count: params.count)
-            let oh = h + 2 * pad - k + 1, ow = w + 2 * pad - k + 1
-            let dy = rng.floats(n * o * oh * ow)  // channel-major, as the layer emits
-            let (y, dx) = params.withUnsafeMutableBufferPointer { p in grads.withUnsafeMutableBufferPointer { g in
-                conv.bind(parameters: [p.baseAddress!, p.baseAddress! + weight.count],
-                          gradients: [g.baseAddress!, g.baseAddress! + weight.count])
-                let y = Array(UnsafeBufferPointer(start: conv.forward(x, batch: n, context: .inference), count: n * conv.outputSize))
-                let dx = Array(UnsafeBufferPointer(start: conv.backward(dy, batch: n, needInputGradient: true)!, count: n * conv.inputSize))
-                return (y, dx)
-            } }
-            // The naive side works image-major in Double.
-            let xi = imageMajor ? x.map(Double.init) : Naive.channelToImageMajor(x.map(Double.init), n: n, c: c, plane: h * w)
-            let dyi = Naive.channelToImageMajor(dy.map(Double.init), n: n, c: o, plane: oh * ow)
-            let ref = Naive.conv(xi, n: n, c: c, h: h, w: w, weight: weight.map(Double.init), bias: bias.map(Double.init),
-                                 out: o, k: k, pad: pad)
-            XCTAssertLessThan(relativeError(y.map(Double.init), Naive.imageToChannelMajor(ref.y, n: n, c: o, plane: oh * ow)), 1e-5)
-            var dW = [Double](repeating: 0, count: weight.count), dB = [Double](repeating: 0, count: o)
-            var dX = [Double](repeating: 0, count: x.count)
-            for b in 0..<n { for oc in 0..<o { for oy in 0..<oh { for ox in 0..<ow {
-                let g = dyi[((b * o + oc) * oh + oy) * ow + ox]
-                dB[oc] += g
-                for ci in 0..<c { for ky in 0..<k { for kx in 0..<k {
-                    let iy = oy + ky - pad, ix = ox + kx - pad
-                    guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
-                    let wi = ((oc * c + ci) * k + ky) * k + kx, xIndex = ((b * c + ci) * h + iy) * w + ix
-                    dW[wi] += g * xi[xIndex]
-                    dX[xIndex] += g * Double(weight[wi])
-                } } }
-            } } } }
-            let dXLayer = imageMajor ? dX : Naive.imageToChannelMajor(dX, n: n, c: c, plane: h * w)
-            XCTAssertLessThan(relativeError(grads[..<weight.count].map(Double.init), dW), 1e-5, "dW pad \(pad) chunk \(chunk)")
-            XCTAssertLessThan(relativeError(grads[weight.count...].map(Double.init), dB), 1e-5, "db")
-            XCTAssertLessThan(relativeError(dx.map(Double.init), dXLayer), 1e-5, "dx pad \(pad) chunk \(chunk)")
+            checkConvAgainstNaive(n: 3, c: 3, h: 6, w: 5, o: 4, k: 3, pad: pad, imageMajor: imageMajor, chunk: chunk, isa: 0)
         }
+    }
+
+    /// The direct kernels (forward; dW where k-rows ≥ 256; dx of "same" convolutions) at every ISA this CPU
+    /// runs, on shapes that reach their branches: partial 48-, 24- and 64-pixel blocks, rows cut across
+    /// images, several 128-row panels, k-tiles that overhang K, 1–4 vectors of channels and two channel
+    /// blocks, several chunks adding into one dW, in-place and bordered input. Skips (one line) without AVX2.
+    func testDirectConvolutionAgainstNaive() throws {
+        let hardware = Int(ddk_conv_hardware_isa())
+        guard hardware > 0 else { throw XCTSkip("no AVX2/AVX-512 on this CPU: the direct convolution kernels are not used") }
+        for isa in 1...hardware {
+            for (n, c, side, o, k, pad, imageMajor, chunk) in [
+                (3, 16, 9, 16, 5, 2, false, 1 << 20),    // all three direct: K = 400, 243 pixels
+                (2, 3, 10, 8, 5, 0, true, 1 << 20),      // the first layer's case: image-major, bordered copy, K = 75
+                (5, 8, 7, 24, 3, 0, false, 8 * 9 * 25),  // in place, one image (25 pixels) per chunk
+                (2, 16, 6, 48, 5, 2, false, 1 << 20),    // 3 (AVX2: 2) vectors of channels
+                (3, 32, 5, 64, 5, 2, false, 800 * 25),   // 4 vectors, one image per chunk: dW added over chunks
+                (2, 16, 5, 128, 5, 2, false, 1 << 20),   // two channel blocks
+            ] {
+                checkConvAgainstNaive(n: n, c: c, h: side, w: side, o: o, k: k, pad: pad, imageMajor: imageMajor,
+                                      chunk: chunk, isa: isa)
+            }
+        }
+    }
+
+    private func checkConvAgainstNaive(n: Int, c: Int, h: Int, w: Int, o: Int, k: Int, pad: Int, imageMajor: Bool,
+                                       chunk: Int, isa: Int, file: StaticString = #filePath, line: UInt = #line) {
+        var rng = TestRandom(41)
+        let x = rng.floats(n * c * h * w), weight = rng.floats(o * c * k * k), bias = rng.floats(o)
+        let conv = Conv2D(inChannels: c, outChannels: o, height: h, width: w, kernel: k, padding: pad,
+                          inputIsImageMajor: imageMajor)
+        conv.chunkFloats = chunk
+        conv.directISA = isa
+        let label = "c \(c) o \(o) side \(h) k \(k) pad \(pad) chunk \(chunk) isa \(isa)"
+        var params = weight + bias, grads = [Float](repeating: .nan, count: params.count)
+        let oh = h + 2 * pad - k + 1, ow = w + 2 * pad - k + 1
+        let dy = rng.floats(n * o * oh * ow)  // channel-major, as the layer emits
+        let (y, dx) = params.withUnsafeMutableBufferPointer { p in grads.withUnsafeMutableBufferPointer { g in
+            conv.bind(parameters: [p.baseAddress!, p.baseAddress! + weight.count],
+                      gradients: [g.baseAddress!, g.baseAddress! + weight.count])
+            let y = Array(UnsafeBufferPointer(start: conv.forward(x, batch: n, context: .inference), count: n * conv.outputSize))
+            let dx = Array(UnsafeBufferPointer(start: conv.backward(dy, batch: n, needInputGradient: true)!, count: n * conv.inputSize))
+            return (y, dx)
+        } }
+        // The naive side works image-major in Double.
+        let xi = imageMajor ? x.map(Double.init) : Naive.channelToImageMajor(x.map(Double.init), n: n, c: c, plane: h * w)
+        let dyi = Naive.channelToImageMajor(dy.map(Double.init), n: n, c: o, plane: oh * ow)
+        let ref = Naive.conv(xi, n: n, c: c, h: h, w: w, weight: weight.map(Double.init), bias: bias.map(Double.init),
+                             out: o, k: k, pad: pad)
+        XCTAssertLessThan(relativeError(y.map(Double.init), Naive.imageToChannelMajor(ref.y, n: n, c: o, plane: oh * ow)), 1e-5,
+                          "y " + label, file: file, line: line)
+        var dW = [Double](repeating: 0, count: weight.count), dB = [Double](repeating: 0, count: o)
+        var dX = [Double](repeating: 0, count: x.count)
+        for b in 0..<n { for oc in 0..<o { for oy in 0..<oh { for ox in 0..<ow {
+            let g = dyi[((b * o + oc) * oh + oy) * ow + ox]
+            dB[oc] += g
+            for ci in 0..<c { for ky in 0..<k { for kx in 0..<k {
+                let iy = oy + ky - pad, ix = ox + kx - pad
+                guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+                let wi = ((oc * c + ci) * k + ky) * k + kx, xIndex = ((b * c + ci) * h + iy) * w + ix
+                dW[wi] += g * xi[xIndex]
+                dX[xIndex] += g * Double(weight[wi])
+            } } }
+        } } } }
+        let dXLayer = imageMajor ? dX : Naive.imageToChannelMajor(dX, n: n, c: c, plane: h * w)
+        XCTAssertLessThan(relativeError(grads[..<weight.count].map(Double.init), dW), 1e-5, "dW " + label, file: file, line: line)
+        XCTAssertLessThan(relativeError(grads[weight.count...].map(Double.init), dB), 1e-5, "db " + label, file: file, line: line)
+        XCTAssertLessThan(relativeError(dx.map(Double.init), dXLayer), 1e-5, "dx " + label, file: file, line: line)
     }
 
     /// pad + forwardPadded equals the bounds-checked im2col, and backwardPadded + unpad its adjoint, for
@@ -129,30 +159,33 @@ final class FastKernelTests: XCTestCase {
     func testConvolutionDoesNotDependOnThreadCount() {
         let saved = BLAS.threads
         defer { BLAS.setThreads(saved) }
-        let (batch, cin, cout, side) = (13, 4, 6, 10)
-        var rng = TestRandom(5)
-        let x = rng.floats(batch * cin * side * side), w = rng.floats(cout * cin * 25), bias = rng.floats(cout)
-        var results: [[Float]] = []
-        for threads in [1, 2, 3] {
-            BLAS.setThreads(threads)
-            let conv = Conv2D(inChannels: cin, outChannels: cout, height: side, width: side, kernel: 5, padding: 2)
-            conv.chunkFloats = cin * 25 * side * side   // one image per chunk: 13 chunks, 8 dW groups
-            var params = w + bias, grads = [Float](repeating: .nan, count: params.count)
-            let out: [Float] = params.withUnsafeMutableBufferPointer { p in
-                grads.withUnsafeMutableBufferPointer { g in
-                    conv.bind(parameters: [p.baseAddress!, p.baseAddress! + w.count], gradients: [g.baseAddress!, g.baseAddress! + w.count])
-                    let y = conv.forward(x, batch: batch, context: ForwardContext(training: true))
-                    let yv = Array(UnsafeBufferPointer(start: y, count: batch * conv.outputSize))
-                    let dy = yv.map { $0 * 0.5 - 0.25 }
-                    let dx = conv.backward(dy, batch: batch, needInputGradient: true)!
-                    return yv + Array(UnsafeBufferPointer(start: dx, count: x.count))
+        // 4 → 6 channels takes the BLAS paths, 16 → 16 the direct kernels where the CPU has them.
+        for (cin, cout) in [(4, 6), (16, 16)] {
+            let (batch, side) = (13, 10)
+            var rng = TestRandom(5)
+            let x = rng.floats(batch * cin * side * side), w = rng.floats(cout * cin * 25), bias = rng.floats(cout)
+            var results: [[Float]] = []
+            for threads in [1, 2, 3] {
+                BLAS.setThreads(threads)
+                let conv = Conv2D(inChannels: cin, outChannels: cout, height: side, width: side, kernel: 5, padding: 2)
+                conv.chunkFloats = cin * 25 * side * side   // one image per chunk: 13 chunks, 8 dW groups
+                var params = w + bias, grads = [Float](repeating: .nan, count: params.count)
+                let out: [Float] = params.withUnsafeMutableBufferPointer { p in
+                    grads.withUnsafeMutableBufferPointer { g in
+                        conv.bind(parameters: [p.baseAddress!, p.baseAddress! + w.count], gradients: [g.baseAddress!, g.baseAddress! + w.count])
+                        let y = conv.forward(x, batch: batch, context: ForwardContext(training: true))
+                        let yv = Array(UnsafeBufferPointer(start: y, count: batch * conv.outputSize))
+                        let dy = yv.map { $0 * 0.5 - 0.25 }
+                        let dx = conv.backward(dy, batch: batch, needInputGradient: true)!
+                        return yv + Array(UnsafeBufferPointer(start: dx, count: x.count))
+                    }
                 }
+                results.append(out + grads)
             }
-            results.append(out + grads)
+            XCTAssertEqual(results[1], results[0], "2 threads, \(cin) → \(cout)")
+            XCTAssertEqual(results[2], results[0], "3 threads, \(cin) → \(cout)")
+            XCTAssertFalse(results[0].contains { $0.isNaN })
         }
-        XCTAssertEqual(results[1], results[0], "2 threads")
-        XCTAssertEqual(results[2], results[0], "3 threads")
-        XCTAssertFalse(results[0].contains { $0.isNaN })
     }
 
     /// The 2×2 stride-2 vector path (8 outputs at a time, the last group overlapping) on small integers

@@ -1,5 +1,12 @@
+import CConvKernels
+
 /// k×k convolution as im2col + GEMM. Output is channel-major [Cout][N][OH][OW] so the GEMM writes it
 /// directly; the input may be image-major (data) or channel-major (previous layer).
+///
+/// Forward, where the CPU has AVX-512 (`directISA`), skips the column matrix: the micro-kernel of
+/// Sources/CConvKernels gathers each 48-pixel × 128-row panel straight from the (zero-bordered) input
+/// into L1 and multiplies it there, which saves im2col's write, OpenBLAS's packing copy and the bias pass
+/// (1.2–2.2× the im2col + sgemm forward at one thread on the networks' shapes).
 ///
 /// The batch is processed in chunks of whole images whose column matrix fits in cache (`chunkFloats`):
 /// a whole-batch column matrix (321 MB for the seed's second conv at 256 images) would be written to and
@@ -21,6 +28,11 @@ public final class Conv2D: GradientAccumulating {
     /// multiples of it so that groups, and the threads that take them, get equal shares.
     public static let weightGroups = 8
     public var accumulatesGradients = false
+    /// Instruction set of the direct forward kernel (2 AVX-512, 1 AVX2), or 0 for im2col + BLAS; set by
+    /// `DANN_CONV_ISA` or the CPU (`ddk_conv_default_isa`). Tests compare the paths by setting it.
+    public var directISA = Int(ddk_conv_default_isa())
+    /// What a new layer runs: "avx512", "avx2" or "blas" (bench reports it).
+    public static var defaultKernelsName: String { ["blas", "avx2", "avx512"][Int(ddk_conv_default_isa())] }
     private var weight: UnsafeMutablePointer<Float>!
     private var bias: UnsafeMutablePointer<Float>!
     private var gradWeight: UnsafeMutablePointer<Float>!
@@ -35,7 +47,12 @@ public final class Conv2D: GradientAccumulating {
     private final class Workspace {
         let col = FloatBuffer()
         let padded = FloatBuffer()
+        let panel = FloatBuffer()
+        let paddedGradient = FloatBuffer()
+        let weightScratch = FloatBuffer()
     }
+    private let packedWeights = FloatBuffer()
+    private let flippedWeights = FloatBuffer()
 
     /// How a batch is cut into chunks of whole images.
     struct ChunkPlan: Equatable {
@@ -106,6 +123,24 @@ public final class Conv2D: GradientAccumulating {
         let threads = min(Parallel.threads, plan.chunks)
         prepareWorkspaces(threads, plan: plan)
         let y = output.reserve(outChannels * columns)
+        if var shape = directShape(plan.imagesPerChunk) {
+            let isa = Int32(directISA)
+            let packed = packedWeights.reserve(ddk_conv_packed_weights_floats(&shape, isa))
+            ddk_conv_pack_weights(weight, &shape, isa, packed)
+            let panelFloats = ddk_conv_workspace_floats(&shape, isa)
+            for w in workspaces.prefix(threads) { _ = w.panel.reserve(panelFloats) }
+            let template = shape
+            Parallel.forParts(threads) { t in
+                let w = workspaces[t]
+                var chunk = template
+                for i in ChunkPlan.share(t, of: threads, count: plan.chunks) {
+                    let (n0, count) = plan.images(i)
+                    let source = directInput(x, batch: batch, first: n0, count: count, strides: s, workspace: w, shape: &chunk)
+                    ddk_conv_forward(source, packed, bias, &chunk, isa, y + n0 * plane, columns, w.panel.pointer)
+                }
+            }
+            return UnsafePointer(y)
+        }
         Parallel.forParts(threads) { t in
             let w = workspaces[t]
             for i in ChunkPlan.share(t, of: threads, count: plan.chunks) {
@@ -118,6 +153,40 @@ public final class Conv2D: GradientAccumulating {
             }
         }
         return UnsafePointer(y)
+    }
+
+    /// The direct kernel's description of a chunk of `images`, when `directISA` handles this layer.
+    private func directShape(_ images: Int) -> ddk_conv_shape? {
+        guard directISA > 0, geometry.stride == 1 else { return nil }
+        let hp = geometry.height + 2 * geometry.padding, wp = geometry.width + 2 * geometry.padding
+        var shape = ddk_conv_shape(channel_stride: images * hp * wp, channels: Int32(geometry.channels), images: Int32(images),
+                                   padded_h: Int32(hp), padded_w: Int32(wp), kernel: Int32(geometry.kernel),
+                                   out_channels: Int32(outChannels))
+        return ddk_conv_supports(&shape, Int32(directISA)) != 0 ? shape : nil
+    }
+
+    /// Chunk `first..<first+count` as the direct kernels read it — in place when the input is channel-major
+    /// without a border, else the workspace's bordered copy — with `shape` set to match.
+    private func directInput(_ x: UnsafePointer<Float>, batch: Int, first: Int, count: Int, strides s: PlaneStrides,
+                             workspace w: Workspace, shape: inout ddk_conv_shape) -> UnsafePointer<Float> {
+        shape.images = Int32(count)
+        if geometry.padding == 0 && !inputIsImageMajor {
+            shape.channel_stride = batch * geometry.planeSize
+            return x + first * s.image
+        }
+        shape.channel_stride = Im2Col.paddedCount(geometry: geometry, batch: count) / geometry.channels
+        Im2Col.pad(x + first * s.image, strides: s, geometry: geometry, batch: count, into: w.padded.pointer)
+        return UnsafePointer(w.padded.pointer)
+    }
+
+    /// The direct dW kernel's chunk description (and scratch sized for it), when it handles this layer.
+    private func weightGradientShape(_ images: Int, threads: Int) -> (ddk_conv_shape, Int32)? {
+        guard var shape = directShape(images) else { return nil }
+        let isa = Int32(directISA)
+        guard ddk_conv_weight_grad_supports(&shape, isa) != 0 else { return nil }
+        let floats = ddk_conv_weight_grad_workspace_floats(&shape, isa)
+        for w in workspaces.prefix(threads) { _ = w.weightScratch.reserve(floats) }
+        return (shape, isa)
     }
 
     public func backward(_ gradOutput: UnsafePointer<Float>, batch: Int, needInputGradient: Bool) -> UnsafePointer<Float>? {
@@ -135,19 +204,33 @@ public final class Conv2D: GradientAccumulating {
             Elementwise.rowSums(gradOutput + r.lowerBound * columns, rows: r.count, length: columns, into: gradBias + r.lowerBound,
                                 accumulate: accumulate)
         }
+        let transposed = dx == nil ? nil : transposedShape(plan.imagesPerChunk, threads: threads)
+        let weightDirect = weightGradientShape(plan.imagesPerChunk, threads: threads)
         Parallel.forParts(threads) { t in
             let w = workspaces[t]
             for g in ChunkPlan.share(t, of: threads, count: groups) {
                 for (j, i) in ChunkPlan.share(g, of: groups, count: plan.chunks).enumerated() {
                     let (n0, count) = plan.images(i)
                     let width = count * plane, dy = gradOutput + n0 * plane
-                    unfold(x + n0 * s.image, strides: s, batch: count, workspace: w)
+                    if let dx, let (shape, isa) = transposed {
+                        transposedConvolution(dy, batch: batch, images: count, shape: shape, isa: isa, workspace: w,
+                                              into: dx + n0 * s.image)
+                    }
                     // dW_group (+)= dY_chunk · col_chunkᵀ. With one group it is the arena's dW itself, which an
                     // accumulating pass adds to from its first chunk on.
-                    BLAS.serialGemm(transA: false, transB: true, m: outChannels, n: patch, k: width,
-                                    a: dy, lda: columns, b: w.col.pointer, ldb: width,
-                                    beta: j == 0 && !(accumulate && groups == 1) ? 0 : 1, c: partial + g * weightCount, ldc: patch)
-                    guard let dx else { continue }
+                    let add = j > 0 || (accumulate && groups == 1)
+                    if let (shape, isa) = weightDirect {
+                        var chunk = shape
+                        let source = directInput(x, batch: batch, first: n0, count: count, strides: s, workspace: w, shape: &chunk)
+                        ddk_conv_weight_grad(source, dy, columns, &chunk, isa, partial + g * weightCount, add ? 1 : 0,
+                                             w.weightScratch.pointer)
+                    } else {
+                        unfold(x + n0 * s.image, strides: s, batch: count, workspace: w)
+                        BLAS.serialGemm(transA: false, transB: true, m: outChannels, n: patch, k: width,
+                                        a: dy, lda: columns, b: w.col.pointer, ldb: width,
+                                        beta: add ? 1 : 0, c: partial + g * weightCount, ldc: patch)
+                    }
+                    guard let dx, transposed == nil else { continue }
                     // dcol = Wᵀ · dY_chunk overwrites the chunk's columns, which dW no longer needs.
                     BLAS.serialGemm(transA: true, transB: false, m: patch, n: width, k: outChannels,
                                     a: weight, lda: patch, b: dy, ldb: columns, c: w.col.pointer, ldc: width)
@@ -166,6 +249,49 @@ public final class Conv2D: GradientAccumulating {
             }
         }
         return dx.map { UnsafePointer($0) }
+    }
+
+    /// For a "same" convolution (2p = k − 1) the input gradient is itself such a convolution, of dY with the
+    /// flipped, transposed kernel — dx[c][y][x] = Σ_o Σ_ij W[o][c][k−1−i][k−1−j] · dY[o][y+i−p][x+j−p] — so the
+    /// direct forward kernel computes it without dcol and col2im. Packs those weights and sizes the buffers.
+    private func transposedShape(_ images: Int, threads: Int) -> (ddk_conv_shape, Int32)? {
+        let k = geometry.kernel, p = geometry.padding
+        guard directISA > 0, !inputIsImageMajor, 2 * p == k - 1, geometry.stride == 1 else { return nil }
+        let isa = Int32(directISA)
+        let hp = geometry.outHeight + 2 * p, wp = geometry.outWidth + 2 * p
+        var shape = ddk_conv_shape(channel_stride: images * hp * wp, channels: Int32(outChannels), images: Int32(images),
+                                   padded_h: Int32(hp), padded_w: Int32(wp), kernel: Int32(k),
+                                   out_channels: Int32(geometry.channels))
+        guard ddk_conv_supports(&shape, isa) != 0 else { return nil }
+        let cin = geometry.channels, taps = k * k
+        let flipped = flippedWeights.reserve(cin * outChannels * taps)
+        for c in 0..<cin {
+            for o in 0..<outChannels {
+                let src = weight + (o * cin + c) * taps, dst = flipped + (c * outChannels + o) * taps
+                for t in 0..<taps { dst[t] = src[taps - 1 - t] }
+            }
+        }
+        ddk_conv_pack_weights(flipped, &shape, isa, packedWeights.reserve(ddk_conv_packed_weights_floats(&shape, isa)))
+        let panelFloats = ddk_conv_workspace_floats(&shape, isa), paddedFloats = outChannels * images * hp * wp
+        for w in workspaces.prefix(threads) {
+            _ = w.panel.reserve(panelFloats)
+            _ = w.paddedGradient.reserve(paddedFloats)
+        }
+        return (shape, isa)
+    }
+
+    /// dx of one chunk of `images` by the direct kernel (see `transposedShape`): dY's planes get the same
+    /// zero border as the input had, and the output lands in the channel-major input gradient.
+    private func transposedConvolution(_ dy: UnsafePointer<Float>, batch: Int, images: Int, shape: ddk_conv_shape, isa: Int32,
+                                       workspace w: Workspace, into dx: UnsafeMutablePointer<Float>) {
+        let out = ConvGeometry(channels: outChannels, height: geometry.outHeight, width: geometry.outWidth,
+                               kernel: geometry.kernel, padding: geometry.padding)
+        Im2Col.pad(dy, strides: .channelMajor(out, batch: batch), geometry: out, batch: images, into: w.paddedGradient.pointer)
+        var chunk = shape
+        chunk.images = Int32(images)
+        chunk.channel_stride = images * Int(shape.padded_h * shape.padded_w)
+        ddk_conv_forward(w.paddedGradient.pointer, packedWeights.pointer, nil, &chunk, isa, dx, batch * geometry.planeSize,
+                         w.panel.pointer)
     }
 
     /// im2col of `batch` images into the workspace's columns, through its zero-bordered copy (no bounds
