@@ -52,4 +52,26 @@ final class BLASKernelsTests: XCTestCase {
         environment["OPENBLAS_CORETYPE"] = "Prescott"
         XCTAssertEqual(try kernels(environment), "Prescott")
     }
+
+    /// The convolutions run the direct AVX-512 kernels exactly where /proc/cpuinfo lists avx512f, im2col + BLAS
+    /// elsewhere, and DANN_CONV_ISA chooses within what the CPU has.
+    func testConvolutionKernelsFollowTheCPU() throws {
+        let flags = BLASKernels.cpuFlags(cpuinfo: try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))
+        func kernels(_ choice: String?) throws -> String {
+            var environment = ChildProcess.environmentWithoutLauncher()
+            environment["DANN_CONV_ISA"] = choice
+            let result = try ChildProcess.run(try ChildProcess.executable(),
+                                              ["bench", "--arch", "small", "--batch-size", "4", "--steps", "1",
+                                               "--warmup", "0", "--peak-size", "0", "--json"],
+                                              environment: environment)
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+            return try XCTUnwrap(object?["conv_kernels"] as? String)
+        }
+        let avx512 = flags.contains("avx512f"), avx2 = flags.contains("avx2") && flags.contains("fma")
+        XCTAssertEqual(try kernels(nil), avx512 ? "avx512" : "blas")
+        XCTAssertEqual(try kernels("0"), "blas")
+        XCTAssertEqual(try kernels("1"), avx2 ? "avx2" : "blas")
+        XCTAssertEqual(try kernels("2"), avx512 ? "avx512" : avx2 ? "avx2" : "blas")
+    }
 }

@@ -53,6 +53,8 @@ public final class BatchNorm: GradientAccumulating {
     private let sums = AlignedBuffer<Double>()  // per (channel, domain): reduced sums
     private let mean = FloatBuffer()            // per (channel, domain)
     private let inverseStd = FloatBuffer()      // per (channel, domain)
+    private let rowSums = AlignedBuffer<Double>()  // `.rows`: per (domain, channel) running sums
+    private let rowScale = FloatBuffer()           // `.rows`: per-channel factors of the elementwise passes
     private var split = DomainSplit.single(rows: 0)
     private var trainedForward = false
     public var accumulatesGradients = false
@@ -106,6 +108,28 @@ public final class BatchNorm: GradientAccumulating {
         Double((domain == 0 ? split.globalSource : split.globalTarget) * plane)
     }
 
+    /// `.rows` (batch norm over features): every pass walks whole rows, a thread taking a range of columns,
+    /// instead of one strided column per channel. Sums still run over the rows in order, so the results are
+    /// those of the per-channel loops bit for bit.
+    private var isRows: Bool {
+        if case .rows = layout { return true }
+        return false
+    }
+
+    /// out[2c + d] = the sum `body` accumulates into acc[c] for domain d over the columns in its range.
+    private func rowPass(batch: Int, _ out: UnsafeMutablePointer<Double>,
+                         _ body: (Range<Int>, Int, UnsafeMutablePointer<Double>) -> Void) {
+        let scratch = rowSums.reserve(2 * channels)
+        Parallel.forRanges(channels, work: batch * inputSize) { range in
+            for d in 0..<2 {
+                let acc = scratch + d * channels
+                for c in range { acc[c] = 0 }
+                body(range, d, acc)
+                for c in range { out[2 * c + d] = acc[c] }
+            }
+        }
+    }
+
     /// Runs `body(c)` for every channel, the channels split over the compute threads.
     private func eachChannel(batch: Int, _ body: (Int) -> Void) {
         Parallel.forRanges(channels, work: batch * inputSize) { range in
@@ -122,6 +146,20 @@ public final class BatchNorm: GradientAccumulating {
         guard context.training else {
             // y = (x − running mean) / √(running var + ε) · γ + β, as one scale and shift per channel.
             let rm = runningMean, rv = runningVariance, g = gamma!, b = beta!
+            if isRows {
+                let scale = rowScale.reserve(2 * channels), shift = scale + channels
+                for c in 0..<channels {
+                    scale[c] = Float(Double(g[c]) / (Double(rv[c]) + BatchNorm.epsilon).squareRoot())
+                    shift[c] = b[c] - rm[c] * scale[c]
+                }
+                Parallel.forRanges(batch, work: batch * inputSize) { range in
+                    for n in range {
+                        let row = x + n * channels, yRow = y + n * channels
+                        for c in 0..<channels { yRow[c] = row[c] * scale[c] + shift[c] }
+                    }
+                }
+                return UnsafePointer(y)
+            }
             eachChannel(batch: batch) { c in
                 let a = Float(Double(g[c]) / (Double(rv[c]) + BatchNorm.epsilon).squareRoot())
                 let shift = b[c] - rm[c] * a
@@ -140,22 +178,40 @@ public final class BatchNorm: GradientAccumulating {
         let xhat = normalized.reserve(batch * inputSize)
 
         // Pass 1: the mean of each (channel, domain).
-        eachChannel(batch: batch) { c in
-            for d in 0..<2 {
-                var total = 0.0
-                for n in rows(d, batch: batch) { total += Elementwise.blockSum(x + c * cs + n * rs, count: p) }
-                s[2 * c + d] = total
+        if isRows {
+            rowPass(batch: batch, s) { range, d, acc in
+                for n in rows(d, batch: batch) {
+                    let row = x + n * channels
+                    for c in range { acc[c] += Double(row[c]) }
+                }
+            }
+        } else {
+            eachChannel(batch: batch) { c in
+                for d in 0..<2 {
+                    var total = 0.0
+                    for n in rows(d, batch: batch) { total += Elementwise.blockSum(x + c * cs + n * rs, count: p) }
+                    s[2 * c + d] = total
+                }
             }
         }
         reduceSums?(s, 2 * channels)
         for k in 0..<2 * channels { m[k] = Float(globalCount(k % 2) > 0 ? s[k] / globalCount(k % 2) : 0) }
 
         // Pass 2: the centred second moment, about the Float mean that pass 3 subtracts.
-        eachChannel(batch: batch) { c in
-            for d in 0..<2 {
-                var total = 0.0
-                for n in rows(d, batch: batch) { total += BatchNorm.centredSquares(x + c * cs + n * rs, count: p, mean: m[2 * c + d]) }
-                sq[2 * c + d] = total
+        if isRows {
+            rowPass(batch: batch, sq) { range, d, acc in
+                for n in rows(d, batch: batch) {
+                    let row = x + n * channels
+                    for c in range { let v = Double(row[c] - m[2 * c + d]); acc[c] += v * v }
+                }
+            }
+        } else {
+            eachChannel(batch: batch) { c in
+                for d in 0..<2 {
+                    var total = 0.0
+                    for n in rows(d, batch: batch) { total += BatchNorm.centredSquares(x + c * cs + n * rs, count: p, mean: m[2 * c + d]) }
+                    sq[2 * c + d] = total
+                }
             }
         }
         reduceSums?(sq, 2 * channels)
@@ -176,6 +232,21 @@ public final class BatchNorm: GradientAccumulating {
 
         // Pass 3: x̂ = (x − μ)·σ⁻¹ and y = γ·x̂ + β.
         let g = gamma!, b = beta!
+        if isRows {
+            Parallel.forRanges(channels, work: batch * inputSize) { range in
+                for d in 0..<2 {
+                    for n in rows(d, batch: batch) {
+                        let row = x + n * channels, hRow = xhat + n * channels, yRow = y + n * channels
+                        for c in range {
+                            let h = (row[c] - m[2 * c + d]) * inv[2 * c + d]
+                            hRow[c] = h
+                            yRow[c] = h * g[c] + b[c]
+                        }
+                    }
+                }
+            }
+            return UnsafePointer(y)
+        }
         eachChannel(batch: batch) { c in
             for d in 0..<2 {
                 let mu = m[2 * c + d], is_ = inv[2 * c + d], gc = g[c], bc = b[c]
@@ -209,16 +280,31 @@ public final class BatchNorm: GradientAccumulating {
         let (cs, rs) = strides(batch), p = plane
         let xhat = normalized.pointer
         let s = sums.reserve(4 * channels)   // per (channel, domain): Σ dy, Σ dy·x̂
-        eachChannel(batch: batch) { c in
-            for d in 0..<2 {
-                var g1 = 0.0, g2 = 0.0
-                for n in rows(d, batch: batch) {
-                    let base = c * cs + n * rs
-                    let (a, b) = BatchNorm.sumAndDot(dy + base, xhat + base, count: p)
-                    g1 += a; g2 += b
+        if isRows {
+            let acc = rowSums.reserve(4 * channels)
+            Parallel.forRanges(channels, work: batch * inputSize) { range in
+                for d in 0..<2 {
+                    let sum = acc + 2 * d * channels, dot = sum + channels
+                    for c in range { sum[c] = 0; dot[c] = 0 }
+                    for n in rows(d, batch: batch) {
+                        let dyRow = dy + n * channels, hRow = xhat + n * channels
+                        for c in range { sum[c] += Double(dyRow[c]); dot[c] += Double(dyRow[c]) * Double(hRow[c]) }
+                    }
+                    for c in range { s[4 * c + 2 * d] = sum[c]; s[4 * c + 2 * d + 1] = dot[c] }
                 }
-                s[4 * c + 2 * d] = g1
-                s[4 * c + 2 * d + 1] = g2
+            }
+        } else {
+            eachChannel(batch: batch) { c in
+                for d in 0..<2 {
+                    var g1 = 0.0, g2 = 0.0
+                    for n in rows(d, batch: batch) {
+                        let base = c * cs + n * rs
+                        let (a, b) = BatchNorm.sumAndDot(dy + base, xhat + base, count: p)
+                        g1 += a; g2 += b
+                    }
+                    s[4 * c + 2 * d] = g1
+                    s[4 * c + 2 * d + 1] = g2
+                }
             }
         }
         let accumulate = accumulatesGradients
@@ -230,6 +316,27 @@ public final class BatchNorm: GradientAccumulating {
         reduceSums?(s, 4 * channels)
         let dx = gradInput.reserve(batch * inputSize)
         let g = gamma!, inv = inverseStd.pointer
+        if isRows {
+            // Per (domain, channel): the factor and the two means, then one pass over the rows.
+            let f = rowScale.reserve(6 * channels)
+            for d in 0..<2 where globalCount(d) > 0 {
+                let count = globalCount(d), a = f + 3 * d * channels, meanDy = a + channels, meanDyXhat = meanDy + channels
+                for c in 0..<channels {
+                    a[c] = g[c] * inv[2 * c + d]
+                    meanDy[c] = Float(s[4 * c + 2 * d] / count)
+                    meanDyXhat[c] = Float(s[4 * c + 2 * d + 1] / count)
+                }
+            }
+            Parallel.forRanges(batch, work: batch * inputSize) { range in
+                for n in range {
+                    let d = n < split.localSource ? 0 : 1
+                    let a = f + 3 * d * channels, meanDy = a + channels, meanDyXhat = meanDy + channels
+                    let dyRow = dy + n * channels, hRow = xhat + n * channels, dxRow = dx + n * channels
+                    for c in 0..<channels { dxRow[c] = a[c] * (dyRow[c] - meanDy[c] - hRow[c] * meanDyXhat[c]) }
+                }
+            }
+            return UnsafePointer(dx)
+        }
         eachChannel(batch: batch) { c in
             for d in 0..<2 {
                 let count = globalCount(d)

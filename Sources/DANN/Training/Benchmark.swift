@@ -53,6 +53,8 @@ public enum Benchmark {
         public var threads: Int
         /// OpenBLAS's kernel set (see `BLASKernels`).
         public var kernels: String = BLASKernels.loaded
+        /// The convolutions' kernels: "avx512"/"avx2" (direct, Sources/CConvKernels) or "blas" (im2col + sgemm).
+        public var convolutionKernels: String = Conv2D.defaultKernelsName
         /// Mean wall time of one timed step.
         public var stepSeconds: Double
         /// 2B images (source + target) per step over the step time.
@@ -208,6 +210,7 @@ public enum Benchmark {
 extension Benchmark.Result: Encodable {
     private enum CodingKeys: String, CodingKey {
         case architecture = "arch", batchSize = "batch_size", steps, threads, kernels = "blas_kernels"
+        case convolutionKernels = "conv_kernels"
         case imagesPerSecond = "images_per_s", stepSeconds = "step_s", flopsPerStep = "flops_per_step", gflops
         case sgemmPeakGFLOPS = "sgemm_peak_gflops", fractionOfPeak = "fraction_of_peak"
         case phases = "phases_ms", layers = "layers_ms", parameters
@@ -229,6 +232,7 @@ extension Benchmark.Result: Encodable {
         try container.encode(steps, forKey: .steps)
         try container.encode(threads, forKey: .threads)
         try container.encode(kernels, forKey: .kernels)
+        try container.encode(convolutionKernels, forKey: .convolutionKernels)
         // encode, not encodeIfPresent: nil is written as null, so every key is always there.
         try container.encode(number(imagesPerSecond), forKey: .imagesPerSecond)
         try container.encode(number(stepSeconds), forKey: .stepSeconds)
@@ -249,7 +253,7 @@ extension Benchmark.Result: Encodable {
         try container.encode(statisticsDoubles, forKey: .statisticsDoubles)
     }
 
-    /// One JSON line (keys sorted): arch, batch_size, steps, threads, blas_kernels, images_per_s, step_s,
+    /// One JSON line (keys sorted): arch, batch_size, steps, threads, blas_kernels, conv_kernels, images_per_s, step_s,
     /// flops_per_step, gflops, sgemm_peak_gflops, fraction_of_peak, phases_ms, layers_ms, parameters,
     /// gradient_ready ([{ms, floats}] in backward order), statistics_allreduces_per_step and
     /// statistics_doubles_per_step.
