@@ -3,6 +3,8 @@
 #include <immintrin.h>
 #include <stdlib.h>
 
+// dW (Xeon, 1 thread, a chunk of the networks' shapes): 1.28–1.78× im2col + sgemm, 49–127 GFLOP/s; with dY
+// transposed element by element the 75-row first layers lost (0.35–0.69×), hence the register transposes.
 // Tile shapes: AVX-512 keeps 8 weight rows × 48 pixels (24 of 32 zmm registers) in flight, AVX2 4 × 24
 // (12 of 16 ymm); a panel of KC k-rows × P pixels is 24 or 12 KB, inside L1 beside the weights it meets.
 // Measured on a Xeon (AVX-512, 1 thread, the networks' five convolution shapes): 8 × 3 × 128 gave 103–125
@@ -32,6 +34,34 @@ static inline __attribute__((always_inline)) void copy_avx512(const float *a, fl
     }
 }
 #define COPY copy_avx512
+// dst[j][i] = src[i][j] for a 16 × 16 block (rows lds and ldd floats apart): 32-bit then 64-bit interleaves
+// within 128-bit lanes, then two rounds of lane shuffles.
+static inline __attribute__((always_inline)) void transpose_avx512(const float *src, ptrdiff_t lds, float *dst,
+                                                                   ptrdiff_t ldd) {
+    __m512 r[16], t[16], u[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + i * lds);
+    for (int k = 0; k < 8; k++) {
+        t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+        t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+    }
+    for (int m = 0; m < 4; m++) {   // u[4m + q], lane L: column 4L + q, channels 4m … 4m + 3
+        __m512d a = _mm512_castps_pd(t[4 * m]), b = _mm512_castps_pd(t[4 * m + 2]);
+        __m512d c = _mm512_castps_pd(t[4 * m + 1]), d = _mm512_castps_pd(t[4 * m + 3]);
+        u[4 * m] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+        u[4 * m + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+        u[4 * m + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+        u[4 * m + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+    }
+    for (int q = 0; q < 4; q++) {
+        __m512 s01 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0x44), s23 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0xEE);
+        __m512 z01 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0x44), z23 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0xEE);
+        _mm512_storeu_ps(dst + q * ldd, _mm512_shuffle_f32x4(s01, z01, 0x88));
+        _mm512_storeu_ps(dst + (4 + q) * ldd, _mm512_shuffle_f32x4(s01, z01, 0xDD));
+        _mm512_storeu_ps(dst + (8 + q) * ldd, _mm512_shuffle_f32x4(s23, z23, 0x88));
+        _mm512_storeu_ps(dst + (12 + q) * ldd, _mm512_shuffle_f32x4(s23, z23, 0xDD));
+    }
+}
+#define TRANSPOSE transpose_avx512
 // dW tiles: 24 accumulators for 2–4 vectors of channels, 12 for one.
 #define WROWS(mv) ((mv) == 4 ? 6 : (mv) == 3 ? 8 : 12)
 #define WVECTORS 4
@@ -60,6 +90,7 @@ static inline __attribute__((always_inline)) void copy_avx512(const float *a, fl
 #undef MV
 #undef KC
 #undef COPY
+#undef TRANSPOSE
 #undef WROWS
 #undef WVECTORS
 #pragma clang attribute pop
@@ -75,6 +106,29 @@ static inline __attribute__((always_inline)) void copy_avx2(const float *a, floa
     }
 }
 #define COPY copy_avx2
+// The 8 × 8 version of transpose_avx512.
+static inline __attribute__((always_inline)) void transpose_avx2(const float *src, ptrdiff_t lds, float *dst,
+                                                                 ptrdiff_t ldd) {
+    __m256 r[8], t[8], u[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + i * lds);
+    for (int k = 0; k < 4; k++) {
+        t[2 * k] = _mm256_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+        t[2 * k + 1] = _mm256_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+    }
+    for (int m = 0; m < 2; m++) {
+        __m256d a = _mm256_castps_pd(t[4 * m]), b = _mm256_castps_pd(t[4 * m + 2]);
+        __m256d c = _mm256_castps_pd(t[4 * m + 1]), d = _mm256_castps_pd(t[4 * m + 3]);
+        u[4 * m] = _mm256_castpd_ps(_mm256_unpacklo_pd(a, b));
+        u[4 * m + 1] = _mm256_castpd_ps(_mm256_unpackhi_pd(a, b));
+        u[4 * m + 2] = _mm256_castpd_ps(_mm256_unpacklo_pd(c, d));
+        u[4 * m + 3] = _mm256_castpd_ps(_mm256_unpackhi_pd(c, d));
+    }
+    for (int q = 0; q < 4; q++) {
+        _mm256_storeu_ps(dst + q * ldd, _mm256_permute2f128_ps(u[q], u[4 + q], 0x20));
+        _mm256_storeu_ps(dst + (4 + q) * ldd, _mm256_permute2f128_ps(u[q], u[4 + q], 0x31));
+    }
+}
+#define TRANSPOSE transpose_avx2
 // dW tiles: 10 accumulators (of 16 registers).
 #define WROWS(mv) ((mv) >= 2 ? 5 : 10)
 #define WVECTORS 2
@@ -103,6 +157,7 @@ static inline __attribute__((always_inline)) void copy_avx2(const float *a, floa
 #undef MV
 #undef KC
 #undef COPY
+#undef TRANSPOSE
 #undef WROWS
 #undef WVECTORS
 #pragma clang attribute pop
@@ -153,12 +208,9 @@ void ddk_conv_forward(const float *padded, const float *packed_weights, const fl
 }
 
 int ddk_conv_weight_grad_supports(const ddk_conv_shape *s, int isa) {
-    // Each pixel's dY row is transposed once and then meets every one of the K k-rows: below a few hundred
-    // k-rows (the 3-channel first layers, K = 75) the transposition costs more than the BLAS path's packing
-    // (measured 0.35–0.69× of im2col + sgemm there, 1.27–1.6× at K = 800 and 1600).
     const int vw = isa == 2 ? 16 : 8;
     return isa > 0 && s->out_channels > 0 && s->out_channels % vw == 0 && s->kernel <= s->padded_h &&
-           s->kernel <= s->padded_w && s->channels * s->kernel * s->kernel >= 256;
+           s->kernel <= s->padded_w;
 }
 
 size_t ddk_conv_weight_grad_workspace_floats(const ddk_conv_shape *s, int isa) {

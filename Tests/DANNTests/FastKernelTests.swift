@@ -13,7 +13,7 @@ final class FastKernelTests: XCTestCase {
         }
     }
 
-    /// The direct kernels (forward; dW where k-rows ≥ 256; dx of "same" convolutions) at every ISA this CPU
+    /// The direct kernels (forward, dW, dx of "same" convolutions) at every ISA this CPU
     /// runs, on shapes that reach their branches: partial 48-, 24- and 64-pixel blocks, rows cut across
     /// images, several 128-row panels, k-tiles that overhang K, 1–4 vectors of channels and two channel
     /// blocks, several chunks adding into one dW, in-place and bordered input. Skips (one line) without AVX2.
@@ -24,6 +24,7 @@ final class FastKernelTests: XCTestCase {
             for (n, c, side, o, k, pad, imageMajor, chunk) in [
                 (3, 16, 9, 16, 5, 2, false, 1 << 20),    // all three direct: K = 400, 243 pixels
                 (2, 3, 10, 8, 5, 0, true, 1 << 20),      // the first layer's case: image-major, bordered copy, K = 75
+                (3, 3, 11, 32, 5, 2, true, 1 << 20),     // K = 75 dW: 363 pixels, the last block ragged mid-transpose
                 (5, 8, 7, 24, 3, 0, false, 8 * 9 * 25),  // in place, one image (25 pixels) per chunk
                 (2, 16, 6, 48, 5, 2, false, 1 << 20),    // 3 (AVX2: 2) vectors of channels
                 (3, 32, 5, 64, 5, 2, false, 800 * 25),   // 4 vectors, one image per chunk: dW added over chunks

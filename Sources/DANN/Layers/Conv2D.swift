@@ -3,10 +3,11 @@ import CConvKernels
 /// k×k convolution as im2col + GEMM. Output is channel-major [Cout][N][OH][OW] so the GEMM writes it
 /// directly; the input may be image-major (data) or channel-major (previous layer).
 ///
-/// Forward, where the CPU has AVX-512 (`directISA`), skips the column matrix: the micro-kernel of
-/// Sources/CConvKernels gathers each 48-pixel × 128-row panel straight from the (zero-bordered) input
-/// into L1 and multiplies it there, which saves im2col's write, OpenBLAS's packing copy and the bias pass
-/// (1.2–2.2× the im2col + sgemm forward at one thread on the networks' shapes).
+/// Where the CPU has AVX-512 (`directISA`) the column matrix is never formed: the micro-kernels of
+/// Sources/CConvKernels gather cache-sized panels straight from the (zero-bordered) input — forward, dW,
+/// and dx of a "same" convolution as a forward of dY with the flipped kernel — which saves im2col's write,
+/// OpenBLAS's packing copy and the bias pass (1.2–2.2× forward, 1.3–1.8× dW, at one thread on the
+/// networks' shapes; docs/design.md §6).
 ///
 /// The batch is processed in chunks of whole images whose column matrix fits in cache (`chunkFloats`):
 /// a whole-batch column matrix (321 MB for the seed's second conv at 256 images) would be written to and
