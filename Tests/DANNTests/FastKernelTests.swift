@@ -189,6 +189,26 @@ final class FastKernelTests: XCTestCase {
         }
     }
 
+    /// 3×3 stride-2 windows (the seed networks' pooling) whose rows are wide enough for the eight-wide
+    /// interior path, padded and not, on small integers (ties, and rows of all-negative values under
+    /// rectify) against the naive first-maximum definition: values and argmax.
+    func testMaxPool3x3Stride2VectorPathAgainstNaive() {
+        for (h, w, pad) in [(28, 28, 1), (14, 18, 1), (9, 31, 1), (11, 40, 0), (7, 17, 0)] {
+            let planes = 3
+            let g = ConvGeometry(channels: 1, height: h, width: w, kernel: 3, stride: 2, padding: pad)
+            var rng = TestRandom(UInt64(h * 1000 + w * 10 + pad))
+            let x = (0..<planes * h * w).map { _ in Float(rng.next() % 5) - 3 }
+            let ref = Naive.maxPool(x.map(Double.init), planes: planes, h: h, w: w, k: 3, s: 2, pad: pad)
+            for rectify in [false, true] {
+                var y = [Float](repeating: .nan, count: planes * g.outPlaneSize), arg = [Int32](repeating: -1, count: y.count)
+                MaxPoolKernel.forward(x, planes: planes, geometry: g, output: &y, argmax: &arg, rectify: rectify)
+                XCTAssertEqual(y.map(Double.init), rectify ? ref.y.map { max($0, 0) } : ref.y, "\(h)×\(w) pad \(pad) rectify \(rectify)")
+                let flat = arg.enumerated().map { Int($0.element) + ($0.offset / g.outPlaneSize) * g.planeSize }
+                XCTAssertEqual(flat, ref.arg, "\(h)×\(w) pad \(pad)")
+            }
+        }
+    }
+
     /// The 2×2 stride-2 vector path (8 outputs at a time, the last group overlapping) on small integers
     /// (many ties) against the naive first-maximum definition: values, argmax, the rectified values, and
     /// the backward's routing (with and without the ReLU gate) against a scatter written here.

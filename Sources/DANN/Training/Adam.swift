@@ -39,13 +39,15 @@ public final class Adam: Optimizer {
         let b1 = Float(beta1), b2 = Float(beta2), c1 = Float(1 - beta1), c2 = Float(1 - beta2)
         let eps = Float(epsilon), wd = Float(weightDecay)
         let m = firstMoment.pointer, v = secondMoment.pointer
-        for i in 0..<count {
-            let g = grad[i] + wd * w[i]
-            let mi = b1 * m[i] + c1 * g
-            let vi = b2 * v[i] + c2 * g * g
-            m[i] = mi
-            v[i] = vi
-            w[i] -= stepSize * mi / (vi.squareRoot() / correction2 + eps)
+        Parallel.forRanges(count, work: count) { range in   // elementwise: the split changes no result
+            for i in range {
+                let g = grad[i] + wd * w[i]
+                let mi = b1 * m[i] + c1 * g
+                let vi = b2 * v[i] + c2 * g * g
+                m[i] = mi
+                v[i] = vi
+                w[i] -= stepSize * mi / (vi.squareRoot() / correction2 + eps)
+            }
         }
     }
 }
