@@ -146,6 +146,27 @@ final class LayerGradientTests: XCTestCase {
         }
     }
 
+    /// Rows large enough to be split over 3 threads keep exactly the elements `Dropout.keeps` names.
+    func testDropoutRowsSplitOverThreadsFollowTheKeyedMask() {
+        let saved = BLAS.threads
+        defer { BLAS.setThreads(saved) }
+        BLAS.setThreads(3)
+        let (n, size, rate) = (24, 5000, Float(0.5))
+        let keys = (0..<n).map { UInt64($0 * 7 + 1) }
+        let x = [Float](repeating: 1, count: n * size)
+        let layer = Dropout(size: size, rate: rate)
+        let y: [Float] = keys.withUnsafeBufferPointer { k in
+            let ctx = ForwardContext(training: true, seed: 5, step: 2, rowKeys: k.baseAddress)
+            return Array(UnsafeBufferPointer(start: layer.forward(x, batch: n, context: ctx), count: n * size))
+        }
+        var mismatches = 0
+        for i in 0..<n * size where (y[i] == 2) != Dropout.keeps(seed: 5, step: 2, rowKey: keys[i / size], element: i % size, rate: rate) {
+            mismatches += 1
+        }
+        XCTAssertEqual(mismatches, 0)
+        XCTAssertTrue(y.allSatisfy { $0 == 0 || $0 == 2 })
+    }
+
     func testGradientReversalScalesByMinusLambda() {
         let grl = GradientReversal(size: 6)
         grl.lambda = 0.37

@@ -12,6 +12,10 @@ final class RecipeAndWatchTests: XCTestCase {
         XCTAssertEqual(mm.epochs, 10)
         XCTAssertEqual(mm.optimizer, .sgd)
         XCTAssertEqual(mm.lr, 0.01)
+        XCTAssertEqual(mm.domainWeight, 1)
+        // MNIST-M → MNIST: the adversary at a tenth (the best DANN setting measured for that direction).
+        XCTAssertEqual(Recipes.recommended(source: .mnistM, target: .mnist, dataDir: empty).domainWeight, 0.1)
+        XCTAssertEqual(Recipes.recommended(source: .svhn, target: .mnist, dataDir: empty).domainWeight, 1)
         // SVHN → MNIST on the 1,083-image sample (no full SVHN under the data folder): many more epochs.
         XCTAssertEqual(Recipes.recommended(source: .svhn, target: .mnist, dataDir: empty).epochs, 100)
         XCTAssertNoThrow(try mm.validate())
