@@ -9,7 +9,6 @@
 // (12 of 16 ymm); a panel of KC k-rows × P pixels is 24 or 12 KB, inside L1 beside the weights it meets.
 // Measured on a Xeon (AVX-512, 1 thread, the networks' five convolution shapes): 8 × 3 × 128 gave 103–125
 // GFLOP/s against 55–94 for im2col + OpenBLAS; 8 × 2 and 16 × 1 tiles, and KC 96 or 192, were no better.
-// The k loop is left rolled: unrolled, clang rotated the AVX2 accumulators through spare registers.
 #ifndef NR_AVX2
 #define NR_AVX512 8
 #define MV_AVX512 3
@@ -19,6 +18,10 @@
 #define KC_AVX2 128
 #endif
 // Pixels per dW block: its dYᵀ rows (≤ 64 channels: 16 KB) stay in L1 while every k-tile passes over them.
+// The k loops stay rolled: unrolled, clang rotated the AVX2 accumulators through spare registers.
+#ifndef KLOOP
+#define KLOOP _Pragma("clang loop unroll(disable)")
+#endif
 #ifndef WPIXELS
 #define WPIXELS 64
 #endif
@@ -75,24 +78,7 @@ static inline __attribute__((always_inline)) void transpose_avx512(const float *
 #define NR NR_AVX512
 #define MV MV_AVX512
 #define KC KC_AVX512
-#ifndef KLOOP
-#define KLOOP _Pragma("clang loop unroll(disable)")
-#endif
 #include "conv_tile.inc"
-#undef SFX
-#undef VW
-#undef VEC
-#undef LOAD
-#undef STORE
-#undef SET1
-#undef FMA
-#undef NR
-#undef MV
-#undef KC
-#undef COPY
-#undef TRANSPOSE
-#undef WROWS
-#undef WVECTORS
 #pragma clang attribute pop
 
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
@@ -142,24 +128,7 @@ static inline __attribute__((always_inline)) void transpose_avx2(const float *sr
 #define NR NR_AVX2
 #define MV MV_AVX2
 #define KC KC_AVX2
-#ifndef KLOOP
-#define KLOOP _Pragma("clang loop unroll(disable)")
-#endif
 #include "conv_tile.inc"
-#undef SFX
-#undef VW
-#undef VEC
-#undef LOAD
-#undef STORE
-#undef SET1
-#undef FMA
-#undef NR
-#undef MV
-#undef KC
-#undef COPY
-#undef TRANSPOSE
-#undef WROWS
-#undef WVECTORS
 #pragma clang attribute pop
 
 int ddk_conv_hardware_isa(void) {

@@ -34,13 +34,7 @@ final class BLASKernelsTests: XCTestCase {
         let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
         let flags = BLASKernels.cpuFlags(cpuinfo: cpuinfo)
         func kernels(_ environment: [String: String]) throws -> String {
-            let result = try ChildProcess.run(try ChildProcess.executable(),
-                                              ["bench", "--arch", "small", "--batch-size", "4", "--steps", "1",
-                                               "--warmup", "0", "--peak-size", "0", "--json"],
-                                              environment: environment)
-            XCTAssertEqual(result.status, 0, result.stderr)
-            let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
-            return try XCTUnwrap(object?["blas_kernels"] as? String)
+            try XCTUnwrap(try tinyBench(environment)["blas_kernels"] as? String)
         }
         var environment = ChildProcess.environmentWithoutLauncher()
         environment["OPENBLAS_CORETYPE"] = nil
@@ -60,18 +54,22 @@ final class BLASKernelsTests: XCTestCase {
         func kernels(_ choice: String?) throws -> String {
             var environment = ChildProcess.environmentWithoutLauncher()
             environment["DANN_CONV_ISA"] = choice
-            let result = try ChildProcess.run(try ChildProcess.executable(),
-                                              ["bench", "--arch", "small", "--batch-size", "4", "--steps", "1",
-                                               "--warmup", "0", "--peak-size", "0", "--json"],
-                                              environment: environment)
-            XCTAssertEqual(result.status, 0, result.stderr)
-            let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
-            return try XCTUnwrap(object?["conv_kernels"] as? String)
+            return try XCTUnwrap(try tinyBench(environment)["conv_kernels"] as? String)
         }
         let avx512 = flags.contains("avx512f"), avx2 = flags.contains("avx2") && flags.contains("fma")
         XCTAssertEqual(try kernels(nil), avx512 ? "avx512" : "blas")
         XCTAssertEqual(try kernels("0"), "blas")
         XCTAssertEqual(try kernels("1"), avx2 ? "avx2" : "blas")
         XCTAssertEqual(try kernels("2"), avx512 ? "avx512" : avx2 ? "avx2" : "blas")
+    }
+
+    /// `dann-dist bench --json` of one 4 + 4 step of `small` under `environment`.
+    private func tinyBench(_ environment: [String: String]) throws -> [String: Any] {
+        let result = try ChildProcess.run(try ChildProcess.executable(),
+                                          ["bench", "--arch", "small", "--batch-size", "4", "--steps", "1",
+                                           "--warmup", "0", "--peak-size", "0", "--json"],
+                                          environment: environment)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
     }
 }

@@ -49,9 +49,19 @@ final class SettingsTests: XCTestCase {
             let (changed, explicit) = try requested(words)
             XCTAssertEqual(explicit, baseExplicit.union([name]).union(TrainingConfig.givenTogether[name] ?? []), "\(words)")
             let differing = TrainingConfig.settingNames.filter { value(of: $0, in: base) != value(of: $0, in: changed) }
-            XCTAssertEqual(differing, [name], "\(words) sets exactly \(name)")
-            XCTAssertEqual(try base.overriding(with: changed, keys: [name]), changed, "override of \(name)")
-            XCTAssertEqual(try changed.overriding(with: base, keys: [name]), base, "override of \(name) back")
+            // A new task also brings its recipe's settings (e.g. MNIST-M → MNIST's domain weight): exactly those
+            // on which the two tasks' recipes differ.
+            var expected = [name]
+            if name == "source" || name == "target" {
+                let before = Recipes.recommended(source: base.source, target: base.target, dataDir: base.dataDir)
+                let after = Recipes.recommended(source: changed.source, target: changed.target, dataDir: changed.dataDir)
+                expected = TrainingConfig.settingNames.filter {
+                    $0 == name || (!["source", "target"].contains($0) && value(of: $0, in: before) != value(of: $0, in: after))
+                }
+            }
+            XCTAssertEqual(differing, expected, "\(words) sets exactly \(expected)")
+            XCTAssertEqual(try base.overriding(with: changed, keys: Set(expected)), changed, "override of \(name)")
+            XCTAssertEqual(try changed.overriding(with: base, keys: Set(expected)), base, "override of \(name) back")
             let flag = TrainingConfig.kebabCase(name)
             if TrainingConfig.resumableSettings.contains(name) {
                 XCTAssertEqual(base.runIdentity, changed.runIdentity, "\(name) is resumable")
