@@ -27,7 +27,7 @@ final class FastKernelTests: XCTestCase {
                 (3, 3, 11, 32, 5, 2, true, 1 << 20),     // K = 75 dW: 363 pixels, the last block ragged mid-transpose
                 (5, 8, 7, 24, 3, 0, false, 8 * 9 * 25),  // in place, one image (25 pixels) per chunk
                 (2, 16, 6, 48, 5, 2, false, 1 << 20),    // 3 (AVX2: 2) vectors of channels
-                (3, 32, 5, 64, 5, 2, false, 800 * 25),   // 4 vectors, one image per chunk: dW added over chunks
+                (10, 32, 5, 64, 5, 2, false, 800 * 25),  // 4 vectors, one image per chunk: 10 chunks in 8 dW groups, some adding two
                 (2, 16, 5, 128, 5, 2, false, 1 << 20),   // two channel blocks
             ] {
                 checkConvAgainstNaive(n: n, c: c, h: side, w: side, o: o, k: k, pad: pad, imageMajor: imageMajor,
