@@ -65,8 +65,10 @@ static inline __attribute__((always_inline)) void transpose_avx512(const float *
     }
 }
 #define TRANSPOSE transpose_avx512
-// dW tiles: 24 accumulators for 2–4 vectors of channels, 12 for one.
-#define WROWS(mv) ((mv) == 4 ? 6 : (mv) == 3 ? 8 : 12)
+// dW tiles: at most 8 k-rows, because each row is a pointer into the input held in a general register: with
+// 12 (2 × 12 accumulators) the pointers spilled and the 32-channel first layer of `small` ran at 44–50 GFLOP/s,
+// with 8 at 88–116; the 64-channel first layer of `seed` went from 78–91 (6 rows) to 124–130 (5) on good runs.
+#define WROWS(mv) ((mv) == 4 ? 5 : 8)
 #define WVECTORS 4
 #define SFX avx512
 #define VW 16
@@ -115,8 +117,8 @@ static inline __attribute__((always_inline)) void transpose_avx2(const float *sr
     }
 }
 #define TRANSPOSE transpose_avx2
-// dW tiles: 10 accumulators (of 16 registers).
-#define WROWS(mv) ((mv) >= 2 ? 5 : 10)
+// dW tiles: 10 or 8 accumulators (of 16 registers); at most 8 row pointers, as for AVX-512.
+#define WROWS(mv) ((mv) >= 2 ? 5 : 8)
 #define WVECTORS 2
 #define SFX avx2
 #define VW 8

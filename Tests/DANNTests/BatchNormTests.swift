@@ -14,7 +14,8 @@ final class BatchNormTests: XCTestCase {
         return (channelMajor ? Naive.imageToChannelMajor(r.y, n: batch, c: channels, plane: plane) : r.y, r.means, r.variances)
     }
 
-    func checkGradients(channelMajor: Bool, sourceRows: Int, file: StaticString = #filePath, line: UInt = #line) {
+    func checkGradients(channelMajor: Bool, sourceRows: Int, backwardRows: Int? = nil,
+                        file: StaticString = #filePath, line: UInt = #line) {
         let (c, n, plane) = channelMajor ? (3, 5, 6) : (4, 6, 1)
         var rng = TestRandom(channelMajor ? 21 : 22)
         // An offset mean per channel: the variance must survive it (no E[x²] − E[x]² cancellation).
@@ -27,12 +28,14 @@ final class BatchNormTests: XCTestCase {
                            sourceRows: sourceRows).y
         }
         check(norm, batch: n, input: x, params: [rng.floats(c, 0.5, 1.5), rng.floats(c)], context: context,
-              reference: reference, file: file, line: line)
+              backwardRows: backwardRows, reference: reference, file: file, line: line)
     }
 
     func testBatchNorm2dPerDomainGradients() { checkGradients(channelMajor: true, sourceRows: 2) }
     func testBatchNorm2dOneDomainGradients() { checkGradients(channelMajor: true, sourceRows: 5) }
     func testBatchNorm1dPerDomainGradients() { checkGradients(channelMajor: false, sourceRows: 3) }
+    /// The label classifier's backward: over the source rows alone, the target rows carrying no loss.
+    func testBatchNorm1dBackwardOverSourceRows() { checkGradients(channelMajor: false, sourceRows: 3, backwardRows: 3) }
 
     /// Running statistics after one training step (source, then target update) and the inference forward.
     func testRunningStatisticsAndInference() {

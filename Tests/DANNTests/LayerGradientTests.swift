@@ -6,7 +6,8 @@ typealias LayerReference = (_ x: [Double], _ params: [[Double]]) -> [Double]
 extension XCTestCase {
     /// Runs forward/backward of `layer` and compares with finite differences of L = Σ r ⊙ reference(x).
     func check(_ layer: Layer, batch: Int, input: [Float], params: [[Float]] = [], context: ForwardContext = .inference,
-               tolerance: Double = 1e-3, reference: LayerReference, file: StaticString = #filePath, line: UInt = #line) {
+               tolerance: Double = 1e-3, backwardRows: Int? = nil, reference: LayerReference,
+               file: StaticString = #filePath, line: UInt = #line) {
         let arena = ParameterArena(layer.parameterSpecs.map { ($0.name, $0.shape) })
         var offset = 0
         var ptrs: [UnsafeMutablePointer<Float>] = [], grads: [UnsafeMutablePointer<Float>] = []
@@ -24,16 +25,19 @@ extension XCTestCase {
         XCTAssertEqual(y.count, expected.count, file: file, line: line)
         XCTAssertLessThan(relativeError(y.map(Double.init), expected), 1e-5, "forward", file: file, line: line)
 
+        // With `backwardRows`, the loss weighs only the first rows and the backward runs over them alone.
+        let rows = backwardRows ?? batch
         var rng = TestRandom(99)
-        let r = (0..<y.count).map { _ in rng.uniform() }
+        var r = (0..<y.count).map { _ in rng.uniform() }
+        for i in rows * layer.outputSize..<r.count { r[i] = 0 }
         let rf = r.map(Float.init)
         let dx = rf.withUnsafeBufferPointer { p -> [Float] in
-            guard let g = layer.backward(p.baseAddress!, batch: batch, needInputGradient: true) else { return [] }
-            return Array(UnsafeBufferPointer(start: g, count: batch * layer.inputSize))
+            guard let g = layer.backward(p.baseAddress!, batch: rows, needInputGradient: true) else { return [] }
+            return Array(UnsafeBufferPointer(start: g, count: rows * layer.inputSize))
         }
         func loss(_ x: [Double], _ p: [[Double]]) -> Double { zip(reference(x, p), r).reduce(0) { $0 + $1.0 * $1.1 } }
 
-        let xIndices = Array(0..<input.count)
+        let xIndices = Array(0..<rows * layer.inputSize)
         let numericX = centralDifferences(at: x64, indices: xIndices) { loss($0, p64) }
         let errX = relativeError(dx.map(Double.init), numericX)
         XCTAssertLessThan(errX, tolerance, "input gradient", file: file, line: line)

@@ -57,6 +57,7 @@ public final class BatchNorm: GradientAccumulating {
     private let rowScale = FloatBuffer()           // `.rows`: per-channel factors of the elementwise passes
     private var split = DomainSplit.single(rows: 0)
     private var trainedForward = false
+    private var forwardRows = 0
     public var accumulatesGradients = false
 
     public init(channels: Int, layout: Layout) {
@@ -171,6 +172,7 @@ public final class BatchNorm: GradientAccumulating {
             return UnsafePointer(y)
         }
         split = context.domains ?? .single(rows: batch)
+        forwardRows = batch
         precondition(split.localSource <= batch, "BatchNorm: more source rows than the batch holds")
         // sums[0 ..< 2C]: Σ x per (channel, domain); sums[2C ..< 4C]: Σ (x − μ)².
         let s = sums.reserve(4 * channels), sq = s + 2 * channels
@@ -277,6 +279,9 @@ public final class BatchNorm: GradientAccumulating {
     /// dβ = Σ dy over this process's rows (the gradient allreduce sums them over ranks).
     public func backward(_ dy: UnsafePointer<Float>, batch: Int, needInputGradient: Bool) -> UnsafePointer<Float>? {
         precondition(trainedForward, "BatchNorm.backward needs a training forward")
+        // Over features, the backward may stop after the source rows (the rest then have zero gradient).
+        precondition(batch == forwardRows || (isRows && split.localSource <= batch && batch < forwardRows),
+                     "BatchNorm.backward: \(batch) rows after a forward of \(forwardRows)")
         let (cs, rs) = strides(batch), p = plane
         let xhat = normalized.pointer
         let s = sums.reserve(4 * channels)   // per (channel, domain): Σ dy, Σ dy·x̂

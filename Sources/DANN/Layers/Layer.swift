@@ -61,6 +61,8 @@ public protocol Layer: AnyObject {
     func forward(_ input: UnsafePointer<Float>, batch: Int, context: ForwardContext) -> UnsafePointer<Float>
     /// Writes the parameter gradients (overwriting: each parameter is used once per pass; see
     /// `GradientAccumulating`) and returns the input gradient, or nil when `needInputGradient` is false.
+    /// Layers on rows of features (the heads') also take `batch` smaller than the forward's: the backward of
+    /// its first rows, the rest having zero gradient (the label classifier's target rows).
     func backward(_ gradOutput: UnsafePointer<Float>, batch: Int, needInputGradient: Bool) -> UnsafePointer<Float>?
 }
 
