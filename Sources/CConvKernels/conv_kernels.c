@@ -17,14 +17,16 @@
 #define MV_AVX2 3
 #define KC_AVX2 128
 #endif
-// Pixels per dW block: its dYᵀ rows (≤ 64 channels: 16 KB) stay in L1 while every k-tile passes over them.
 // The k loops stay rolled: unrolled, clang rotated the AVX2 accumulators through spare registers.
 #ifndef KLOOP
 #define KLOOP _Pragma("clang loop unroll(disable)")
 #endif
-#ifndef WPIXELS
-#define WPIXELS 64
-#endif
+// Pixels per dW block: as many as keep the block's dYᵀ slice for one tile's channels (pixels × tile vectors) in
+// WSLICE bytes of L1 while every k-tile passes over it. Each block reloads and stores all K × C_out partial
+// sums, so short blocks cost most where that is large: seed's third layer (1600 × 128) ran at 80 GFLOP/s
+// with 64-pixel blocks and 103–105 with 128 (256, spilling out of L1: 82); Xeon, 1 thread, same run.
+#define WSLICE_AVX512 32768
+#define WSLICE_AVX2 16384
 
 #pragma clang attribute push(__attribute__((target("avx512f"))), apply_to = function)
 // Row segments are short (an output row: 7–32 floats): whole vectors, then one masked vector.
@@ -80,6 +82,7 @@ static inline __attribute__((always_inline)) void transpose_avx512(const float *
 #define NR NR_AVX512
 #define MV MV_AVX512
 #define KC KC_AVX512
+#define WSLICE WSLICE_AVX512
 #include "conv_tile.inc"
 #pragma clang attribute pop
 
@@ -130,6 +133,7 @@ static inline __attribute__((always_inline)) void transpose_avx2(const float *sr
 #define NR NR_AVX2
 #define MV MV_AVX2
 #define KC KC_AVX2
+#define WSLICE WSLICE_AVX2
 #include "conv_tile.inc"
 #pragma clang attribute pop
 
@@ -185,10 +189,10 @@ int ddk_conv_weight_grad_supports(const ddk_conv_shape *s, int isa) {
 }
 
 size_t ddk_conv_weight_grad_workspace_floats(const ddk_conv_shape *s, int isa) {
-    (void)isa;
     const size_t oh = s->padded_h - s->kernel + 1, ow = s->padded_w - s->kernel + 1;
     const size_t pixels = (size_t)s->images * oh * ow, K = (size_t)s->channels * s->kernel * s->kernel;
-    return (size_t)WPIXELS * s->out_channels + K * s->out_channels + pixels;   // dYᵀ block, dWᵀ sums, pixel offsets
+    const size_t block = isa == 2 ? weight_grad_pixels_avx512(s->out_channels) : weight_grad_pixels_avx2(s->out_channels);
+    return block * s->out_channels + K * s->out_channels + pixels;   // dYᵀ block, dWᵀ sums, pixel offsets
 }
 
 void ddk_conv_weight_grad(const float *padded, const float *dy, ptrdiff_t ldy, const ddk_conv_shape *s, int isa,

@@ -14,7 +14,8 @@ final class FastKernelTests: XCTestCase {
     }
 
     /// The direct kernels (forward, dW, dx of "same" convolutions) at every ISA this CPU
-    /// runs, on shapes that reach their branches: partial 48-, 24- and 64-pixel blocks, rows cut across
+    /// runs, on shapes that reach their branches: partial 48- and 24-pixel blocks, dW pixel blocks of 128–512 (363 pixels:
+    /// two or three blocks, the last partial), rows cut across
     /// images, several 128-row panels, k-tiles that overhang K, 1–4 vectors of channels and two channel
     /// blocks, several chunks adding into one dW, in-place and bordered input. Skips (one line) without AVX2.
     func testDirectConvolutionAgainstNaive() throws {
