@@ -8,7 +8,7 @@ let fastMath: [SwiftSetting] = [.unsafeFlags(["-wmo"], .when(configuration: .rel
 
 let package = Package(
     name: "dann-dist",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],   // Synchronization.Atomic (Parallel.swift)
     products: [
         .executable(name: "dann-dist", targets: ["dann-dist"]),
         .library(name: "DANN", targets: ["DANN"]),
