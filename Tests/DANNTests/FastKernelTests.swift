@@ -314,4 +314,38 @@ final class FastKernelTests: XCTestCase {
         }
         XCTAssertEqual(Set(visits), [200])
     }
+
+    /// Jobs of 2 parts on a pool of 3 between jobs of 3: the third helper sits out every other job (the caller
+    /// does not wait for it), and must still take its part of each later one exactly once.
+    func testParallelJobsOfVaryingWidth() {
+        let saved = BLAS.threads
+        defer { BLAS.setThreads(saved) }
+        BLAS.setThreads(3)
+        var wide = [Int32](repeating: 0, count: 3), narrow = [Int32](repeating: 0, count: 2)
+        wide.withUnsafeMutableBufferPointer { w in narrow.withUnsafeMutableBufferPointer { n in
+            for _ in 0..<500 {
+                Parallel.forParts(2) { t in n[t] += 1 }
+                Parallel.forParts(3) { t in w[t] += 1 }
+            }
+        } }
+        XCTAssertEqual(narrow, [500, 500])
+        XCTAssertEqual(wide, [500, 500, 500])
+    }
+
+    /// Flatten split over two threads by samples: forward is the (c, h, w) reordering, backward its inverse.
+    func testFlattenSplitOverThreads() {
+        let saved = BLAS.threads
+        defer { BLAS.setThreads(saved) }
+        BLAS.setThreads(2)
+        let (c, plane, n) = (4, 49, 400)   // 78,400 elements: past Parallel.minimumWork, so the rows are split
+        var rng = TestRandom(7)
+        let x = rng.floats(c * n * plane), dy = rng.floats(c * n * plane)
+        let flatten = Flatten(channels: c, planeSize: plane)
+        let y = Array(UnsafeBufferPointer(start: flatten.forward(x, batch: n, context: .inference), count: x.count))
+        let dx = Array(UnsafeBufferPointer(start: flatten.backward(dy, batch: n, needInputGradient: true)!, count: x.count))
+        for b in 0..<n { for ch in 0..<c { for i in 0..<plane {
+            XCTAssertEqual(y[(b * c + ch) * plane + i], x[(ch * n + b) * plane + i])
+            XCTAssertEqual(dx[(ch * n + b) * plane + i], dy[(b * c + ch) * plane + i])
+        } } }
+    }
 }

@@ -16,9 +16,11 @@ public final class Flatten: Layer {
 
     public func forward(_ x: UnsafePointer<Float>, batch: Int, context: ForwardContext) -> UnsafePointer<Float> {
         let y = output.reserve(batch * outputSize)
-        for c in 0..<channels {
-            for n in 0..<batch {
-                (y + n * outputSize + c * planeSize).update(from: x + (c * batch + n) * planeSize, count: planeSize)
+        let (channels, plane, size) = (channels, planeSize, outputSize)
+        // Whole samples per thread: each writes its rows contiguously.
+        Parallel.forRanges(batch, work: batch * size) { rows in
+            for n in rows {
+                for c in 0..<channels { (y + n * size + c * plane).update(from: x + (c * batch + n) * plane, count: plane) }
             }
         }
         return UnsafePointer(y)
@@ -27,9 +29,10 @@ public final class Flatten: Layer {
     public func backward(_ dy: UnsafePointer<Float>, batch: Int, needInputGradient: Bool) -> UnsafePointer<Float>? {
         guard needInputGradient else { return nil }
         let dx = gradInput.reserve(batch * inputSize)
-        for c in 0..<channels {
-            for n in 0..<batch {
-                (dx + (c * batch + n) * planeSize).update(from: dy + n * outputSize + c * planeSize, count: planeSize)
+        let (channels, plane, size) = (channels, planeSize, outputSize)
+        Parallel.forRanges(batch, work: batch * size) { rows in
+            for n in rows {
+                for c in 0..<channels { (dx + (c * batch + n) * plane).update(from: dy + n * size + c * plane, count: plane) }
             }
         }
         return UnsafePointer(dx)
