@@ -190,6 +190,19 @@ final class FastKernelTests: XCTestCase {
         }
     }
 
+    /// The pooling forward against the naive first-maximum pooling: values (rectified when asked) and argmax
+    /// (as plane-offset indices). Returns them for a backward check.
+    private func checkPoolForward(_ x: [Float], planes: Int, geometry g: ConvGeometry, reference ref: (y: [Double], arg: [Int], oh: Int, ow: Int),
+                                  rectify: Bool, label: String, file: StaticString = #filePath, line: UInt = #line)
+        -> (y: [Float], arg: [Int32]) {
+        var y = [Float](repeating: .nan, count: planes * g.outPlaneSize), arg = [Int32](repeating: -1, count: y.count)
+        MaxPoolKernel.forward(x, planes: planes, geometry: g, output: &y, argmax: &arg, rectify: rectify)
+        XCTAssertEqual(y.map(Double.init), rectify ? ref.y.map { max($0, 0) } : ref.y, label, file: file, line: line)
+        let flat = arg.enumerated().map { Int($0.element) + ($0.offset / g.outPlaneSize) * g.planeSize }
+        XCTAssertEqual(flat, ref.arg, label, file: file, line: line)
+        return (y, arg)
+    }
+
     /// 3×3 stride-2 windows (the seed networks' pooling) whose rows are wide enough for the eight-wide
     /// interior path, padded and not, on small integers (ties, and rows of all-negative values under
     /// rectify) against the naive first-maximum definition: values and argmax.
@@ -201,11 +214,8 @@ final class FastKernelTests: XCTestCase {
             let x = (0..<planes * h * w).map { _ in Float(rng.next() % 5) - 3 }
             let ref = Naive.maxPool(x.map(Double.init), planes: planes, h: h, w: w, k: 3, s: 2, pad: pad)
             for rectify in [false, true] {
-                var y = [Float](repeating: .nan, count: planes * g.outPlaneSize), arg = [Int32](repeating: -1, count: y.count)
-                MaxPoolKernel.forward(x, planes: planes, geometry: g, output: &y, argmax: &arg, rectify: rectify)
-                XCTAssertEqual(y.map(Double.init), rectify ? ref.y.map { max($0, 0) } : ref.y, "\(h)×\(w) pad \(pad) rectify \(rectify)")
-                let flat = arg.enumerated().map { Int($0.element) + ($0.offset / g.outPlaneSize) * g.planeSize }
-                XCTAssertEqual(flat, ref.arg, "\(h)×\(w) pad \(pad)")
+                _ = checkPoolForward(x, planes: planes, geometry: g, reference: ref, rectify: rectify,
+                                     label: "\(h)×\(w) pad \(pad) rectify \(rectify)")
             }
         }
     }
@@ -221,11 +231,8 @@ final class FastKernelTests: XCTestCase {
             let x = (0..<planes * h * w).map { _ in Float(rng.next() % 5) - 2 }
             let ref = Naive.maxPool(x.map(Double.init), planes: planes, h: h, w: w, k: 2, s: 2, pad: 0)
             for rectify in [false, true] {
-                var y = [Float](repeating: .nan, count: planes * g.outPlaneSize), arg = [Int32](repeating: -1, count: y.count)
-                MaxPoolKernel.forward(x, planes: planes, geometry: g, output: &y, argmax: &arg, rectify: rectify)
-                XCTAssertEqual(y.map(Double.init), rectify ? ref.y.map { max($0, 0) } : ref.y, "\(h)×\(w) rectify \(rectify)")
-                let flat = arg.enumerated().map { Int($0.element) + ($0.offset / g.outPlaneSize) * g.planeSize }
-                XCTAssertEqual(flat, ref.arg, "\(h)×\(w)")
+                let (y, arg) = checkPoolForward(x, planes: planes, geometry: g, reference: ref, rectify: rectify,
+                                                label: "\(h)×\(w) rectify \(rectify)")
 
                 let dy = (0..<y.count).map { _ in Float(rng.next() % 7) + 1 }
                 var expected = [Float](repeating: 0, count: x.count)
