@@ -1,6 +1,6 @@
 #!/bin/sh
-# Compares one process with 2 BLAS threads against 2 ranks with 1 thread each, and the two gradient
-# reductions (--allreduce single / buckets), on the seed network at batch 128 + 128, from --timeline
+# Compares one process with 2 BLAS threads against 2 ranks with 1 thread each, and the three gradient
+# exchanges (--allreduce shared / buckets / single), on the seed network at batch 128 + 128, from --timeline
 # traces. Runs the configurations in turn ROUNDS times so that background load hits them alike.
 #
 #   scripts/bench-allreduce.sh [DATA_DIR] [ROUNDS] [STEPS]      (default: data 3 10)
@@ -25,6 +25,7 @@ run() {  # name, then the command's words
 round=1
 while [ "$round" -le "$rounds" ]; do
     run "np1-t2-$round" "$bin" $common --threads 2
+    run "np2-t1-shared-$round" mpirun -np 2 --bind-to none "$bin" $common --threads 1 --allreduce shared
     run "np2-t1-buckets-$round" mpirun -np 2 --bind-to none "$bin" $common --threads 1 --allreduce buckets
     run "np2-t1-single-$round" mpirun -np 2 --bind-to none "$bin" $common --threads 1 --allreduce single
     round=$((round + 1))

@@ -63,7 +63,7 @@ struct Train: ParsableCommand {
     @Option(parsing: .unconditional, help: "Compute threads per rank (default: cores per node / ranks per node).") var threads: Int?
     @Option(parsing: .unconditional, help: "Use the first N source training images.") var limitSource: Int?
     @Option(parsing: .unconditional, help: "Use the first N target training images.") var limitTarget: Int?
-    @Option(help: "Gradient allreduce: buckets (during backward) or single (after backward).") var allreduce: AllreduceMode?
+    @Option(help: "Gradient exchange: shared (ranks on one node sum in shared memory, each updates 1/N of the weights), buckets (allreduce during backward), single (allreduce after backward), or auto (default: shared on one node with f32, else buckets).") var allreduce: AllreduceMode?
     @Option(name: .customLong("bucket-mb"), parsing: .unconditional, help: "Allreduce bucket size in MB.") var bucketMegabytes: Double?
     @Option(name: .customLong("allreduce-dtype"), help: "Gradient exchange precision: f32 (default), or bf16/fp16 (each rank's gradient rounded to 16 bits, half the bytes, sums formed in f32 and rounded to 16 bits; weights stay f32). One process has no exchange and so no rounding.")
     var allreduceDtype: AllreduceDType?

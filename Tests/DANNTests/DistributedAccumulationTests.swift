@@ -13,7 +13,8 @@ final class DistributedAccumulationTests: XCTestCase {
     }
 
     /// --batch-size 16 --accumulate 2 at 2 ranks (buckets of 1 MB, so buckets start during the last pass's
-    /// backward, and one allreduce) and at 3 ranks (uneven slices 6/5/5 of each pass) against one process
+    /// backward, and one allreduce) and at 3 ranks (uneven slices 6/5/5 of each pass; buckets, and node memory
+    /// with three shards, whose summed gradient the dump gathers) against one process
     /// with --batch-size 32. The tolerances are §3.6's for the same kind of difference (sums over rows split
     /// into parts and added in another order): 1e-5 on the first gradient, 1e-4 on weights (measured far below).
     func testAccumulationAtTwoAndThreeRanksEqualsOneLargeBatch() throws {
@@ -25,7 +26,8 @@ final class DistributedAccumulationTests: XCTestCase {
         let g0 = try floatTensors(SafeTensors.read(path: referenceDump).tensors), w0 = try finalWeights(reference)
         XCTAssertGreaterThan(tensorNorm(g0), 1e-3)
 
-        let cases: [(ranks: Int, flags: [String])] = [(2, ["--bucket-mb", "1"]), (2, ["--allreduce", "single"]), (3, ["--bucket-mb", "1"])]
+        let cases: [(ranks: Int, flags: [String])] = [(2, ["--allreduce", "buckets", "--bucket-mb", "1"]), (2, ["--allreduce", "single"]),
+                                                      (3, ["--allreduce", "buckets", "--bucket-mb", "1"]), (3, ["--allreduce", "shared"])]
         for (ranks, flags) in cases {
             let out = TestPaths.temporaryDirectory("dacc-np\(ranks)")
             defer { try? FileManager.default.removeItem(at: out) }

@@ -37,6 +37,25 @@ final class DistributedTrainingTests: XCTestCase {
         }
     }
 
+    /// Three ranks that each update one shard (`--allreduce shared`) with Adam and gradient clipping: the norm is
+    /// summed over the shards before any is scaled, so the weights after 6 steps agree with one rank's; and the
+    /// clipping did act (without it the weights differ).
+    func testClippedAdamOverThreeShardsEqualsOneRank() throws {
+        func run(_ ranks: Int, _ flags: [String]) throws -> [String: [Float]] {
+            let out = TestPaths.temporaryDirectory("dist-clip-np\(ranks)")
+            defer { try? FileManager.default.removeItem(at: out) }
+            let result = try runMPI(ranks: ranks, try distributedTrainArguments(out: out, steps: 6) + ["--optimizer", "adam", "--lr", "0.001"] + flags)
+            XCTAssertEqual(result.status, 0, "np=\(ranks) \(flags): \(result.stderr)")
+            return try finalWeights(out)
+        }
+        let clip = ["--clip-grad-norm", "0.05"]
+        let reference = try run(1, clip), sharded = try run(3, clip + ["--allreduce", "shared"]), unclipped = try run(1, [])
+        print(String(format: "adam, clip 0.05, np=3 shared: weights after 6 steps %.2e; unclipped differs by %.2e",
+                     tensorRelativeError(sharded, reference), tensorRelativeError(unclipped, reference)))
+        XCTAssertLessThanOrEqual(tensorRelativeError(sharded, reference), 1e-4)
+        XCTAssertGreaterThan(tensorRelativeError(unclipped, reference), 1e-3, "the clipping changed the steps")
+    }
+
     /// Batch norm takes its statistics over the global batch (allreduced sums), so small-bn's weights and
     /// running statistics after 8 steps agree at 1, 2 and 4 ranks; at 4 ranks each holds 3 + 3 of the 12 + 12.
     func testBatchNormWeightsAndRunningStatisticsAtTwoAndFourRanksEqualOneRank() throws {

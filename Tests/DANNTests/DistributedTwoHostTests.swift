@@ -78,9 +78,12 @@ final class DistributedTwoHostTests: XCTestCase {
         XCTAssertNotNil(result.stdout.range(of: #"Data for node: 10\.77\.0\.2\s.*\n\s*Process OMPI jobid: \[\d+,\d+\] App: 0 Process rank: 1"#,
                                             options: .regularExpression), result.stdout)
         XCTAssertEqual(try String(contentsOf: log, encoding: .utf8), "10.77.0.2 \(namespaces[1])\n")
+        // `auto` exchanges through node memory only when every rank is on one node.
+        XCTAssertNotNil(result.stdout.range(of: #"│ allreduce\s+│ buckets"#, options: .regularExpression), result.stdout)
 
         let single = try runMPI(ranks: 2, try distributedTrainArguments(out: oneHost, steps: 6))
         XCTAssertEqual(single.status, 0, single.stderr)
+        XCTAssertNotNil(single.stdout.range(of: #"│ allreduce\s+│ shared"#, options: .regularExpression), single.stdout)
         let reference = try finalWeights(oneHost)
         XCTAssertLessThanOrEqual(tensorRelativeError(try finalWeights(out), reference), 1e-6)
         XCTAssertGreaterThan(tensorNorm(reference), 1)

@@ -29,6 +29,8 @@ final class TrainCLITests: XCTestCase {
         try assertOneLineFailure(["--accumulate", "-2"], mentions: "--accumulate")
         try assertOneLineFailure(["--accumulate", "two"], mentions: "'two' is invalid for '--accumulate")
         try assertOneLineFailure(["--allreduce-dtype", "f64"], mentions: "'f64' is invalid for '--allreduce-dtype")
+        try assertOneLineFailure(["--allreduce", "shared", "--allreduce-dtype", "bf16"], mentions: "--allreduce shared sums Float32")
+        try assertOneLineFailure(["--allreduce", "ring"], mentions: "'ring' is invalid for '--allreduce")
     }
 
     /// `train --help` lists both options with what they do (and that one process does not round).

@@ -76,7 +76,7 @@ public final class ProgressPrinter: TrainingCallback {
             ("loss, λ", "label + \(c.domainWeight == 1 ? "" : "\(c.domainWeight) · ")domain, λ = \(c.lambdaMax == 1 ? "" : "\(c.lambdaMax) · (")2 / (1 + exp(−\(c.gamma)·p)) − 1\(c.lambdaMax == 1 ? "" : ")")"),
             ("dropout / seed", "\(c.dropout) / \(c.seed)\(c.shuffle ? "" : ", no shuffle")"),
             ("ranks", "\(info.ranks) on \(hosts), \(info.threadsPerRank) BLAS thread(s) each (\(BLASKernels.loaded) kernels), binding: \(info.binding)"),
-            ("allreduce", info.ranks > 1 ? "\(c.allreduce.rawValue)\(c.allreduce == .buckets ? " (\(c.bucketMegabytes) MB)" : "")\(c.allreduceDtype == .f32 ? "" : ", \(c.allreduceDtype.rawValue) on the wire")"
+            ("allreduce", info.ranks > 1 ? "\(info.allreduce.rawValue)\(info.allreduce == .buckets ? " (\(c.bucketMegabytes) MB)" : info.allreduce == .shared ? " (node memory, each rank updates 1/\(info.ranks))" : "")\(c.allreduceDtype == .f32 ? "" : ", \(c.allreduceDtype.rawValue) on the wire")"
                 : "none (one process)\(c.allreduceDtype == .f32 ? "" : "; --allreduce-dtype \(c.allreduceDtype.rawValue) has no effect")"),
             ("eval / checkpoint", "every \(c.evalEvery > 0 ? String(c.evalEvery) : "~" + String(max(1, info.totalSteps / 10))) / \(c.checkpointEvery > 0 ? String(c.checkpointEvery) : "~" + String(max(1, info.totalSteps / 10))) steps, keep \(c.keep)"),
             ("out", info.outDirectory),

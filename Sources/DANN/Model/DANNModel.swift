@@ -66,7 +66,10 @@ public final class DANNModel {
         public var domainCorrect = 0
     }
 
-    public init(architecture: Architecture, dropout: Float = 0.5) throws {
+    /// Builds the layers and their parameter arena (`arenaStorage`: where the arena lives, as
+    /// `ParameterArena.init(_:storage:)` takes it).
+    public init(architecture: Architecture, dropout: Float = 0.5,
+                arenaStorage: ((Int) throws -> UnsafeMutablePointer<Float>?)? = nil) throws {
         guard case .conv = architecture.extractor.first else {
             throw DANNError("architecture '\(architecture.name)': the extractor must start with a convolution")
         }
@@ -145,7 +148,7 @@ public final class DANNModel {
         gradientReversal = GradientReversal(size: featureSize)
         discriminator = try head(architecture.discriminator, prefix: "G_d", classes: 2)
 
-        arena = ParameterArena(specs)
+        arena = try ParameterArena(specs, storage: arenaStorage)
         batchNorms = norms
         var offset = 0
         for layer in extractor.layers + classifier.layers + discriminator.layers {

@@ -13,9 +13,14 @@ public final class ParameterArena {
     public let count: Int
     public let parameters: UnsafeMutablePointer<Float>
     public let gradients: UnsafeMutablePointer<Float>
-    private let storage: (FloatBuffer, FloatBuffer)
+    /// The arenas' memory when the arena allocated it (nil when the caller's `storage` provided it).
+    private let storage: (FloatBuffer, FloatBuffer)?
 
-    public init(_ specs: [(name: String, shape: [Int])]) {
+    /// Lays the tensors out in order. `storage`, when given, is asked for `storageFloats(count:)` Floats that hold
+    /// both arenas (memory shared between processes, §3.12) and must outlive the arena; it returns nil to let
+    /// the arena allocate its own. Both arenas start zeroed.
+    public init(_ specs: [(name: String, shape: [Int])],
+                storage allocate: ((Int) throws -> UnsafeMutablePointer<Float>?)? = nil) rethrows {
         var offset = 0
         var entries: [Entry] = []
         for spec in specs {
@@ -24,12 +29,22 @@ public final class ParameterArena {
         }
         self.entries = entries
         count = offset
-        storage = (FloatBuffer(capacity: offset), FloatBuffer(capacity: offset))
-        parameters = storage.0.pointer
-        gradients = storage.1.pointer
+        if let base = try allocate?(ParameterArena.storageFloats(count: offset)) {
+            storage = nil
+            parameters = base
+            gradients = base + ParameterArena.storageFloats(count: offset) / 2
+        } else {
+            let buffers = (FloatBuffer(capacity: offset), FloatBuffer(capacity: offset))
+            storage = buffers
+            parameters = buffers.0.pointer
+            gradients = buffers.1.pointer
+        }
         parameters.update(repeating: 0, count: max(offset, 1))
         gradients.update(repeating: 0, count: max(offset, 1))
     }
+
+    /// Floats of caller-provided storage for `count` parameters: the two arenas, each starting on a cache line.
+    public static func storageFloats(count: Int) -> Int { 2 * ((max(count, 1) + 15) & ~15) }
 
     public func entry(_ name: String) -> Entry? { entries.first { $0.name == name } }
 

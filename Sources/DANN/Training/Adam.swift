@@ -30,7 +30,9 @@ public final class Adam: Optimizer {
         secondMoment.pointer.update(repeating: 0, count: count)
     }
 
-    public func step(parameters w: UnsafeMutablePointer<Float>, gradients grad: UnsafePointer<Float>, learningRate: Float) {
+    public func step(parameters w: UnsafeMutablePointer<Float>, gradients grad: UnsafePointer<Float>, learningRate: Float,
+                     range shard: Range<Int>) {
+        precondition(shard.lowerBound >= 0 && shard.upperBound <= count, "Adam step over \(shard) of \(count) parameters")
         stepsTaken += 1
         let t = Double(stepsTaken)
         let stepSize = Float(Double(learningRate) / (1 - pow(beta1, t)))
@@ -39,7 +41,8 @@ public final class Adam: Optimizer {
         let b1 = Float(beta1), b2 = Float(beta2), c1 = Float(1 - beta1), c2 = Float(1 - beta2)
         let eps = Float(epsilon), wd = Float(weightDecay)
         let m = firstMoment.pointer, v = secondMoment.pointer
-        Parallel.forRanges(count, work: count) { range in   // elementwise: the split changes no result
+        Parallel.forRanges(shard.count, work: shard.count) { part in   // elementwise: the split changes no result
+            let range = (shard.lowerBound + part.lowerBound)..<(shard.lowerBound + part.upperBound)
             for i in range {
                 let g = grad[i] + wd * w[i]
                 let mi = b1 * m[i] + c1 * g

@@ -12,10 +12,17 @@ public protocol Optimizer: AnyObject {
     var stepsTaken: Int64 { get set }
     /// The state buffers and the name prefix each is saved under.
     var stateBuffers: [(prefix: String, buffer: FloatBuffer)] { get }
-    func step(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float)
+    /// Updates `parameters[range]` from `gradients[range]` (and the state there); the rest stays as it is, so
+    /// ranks that each update one shard of the arena (§3.12) together take exactly the whole step.
+    func step(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float, range: Range<Int>)
 }
 
 extension Optimizer {
+    /// A step over the whole arena.
+    public func step(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float) {
+        step(parameters: parameters, gradients: gradients, learningRate: learningRate, range: 0..<count)
+    }
+
     /// Copies rank `root`'s state to every rank.
     public func broadcastState(over communicator: Communicator, root: Int = 0) {
         guard communicator.size > 1 else { return }
@@ -39,22 +46,32 @@ public func makeOptimizer(_ config: TrainingConfig, count: Int) -> Optimizer {
 /// (coefficient maxNorm / (norm + 1e-6), applied only when below 1). Returns the norm before clipping.
 @discardableResult
 public func clipGradientNorm(_ gradients: UnsafeMutablePointer<Float>, count: Int, maxNorm: Double) -> Double {
+    clipGradientNorm(gradients, shard: 0..<count, maxNorm: maxNorm, over: nil)
+}
+
+/// `clipGradientNorm` of a gradient whose ranks each hold one shard of the sums (§3.12): the squares of
+/// `gradients[shard]` are summed over `communicator`'s ranks (collective) and only the shard is scaled.
+@discardableResult
+public func clipGradientNorm(_ gradients: UnsafeMutablePointer<Float>, shard: Range<Int>, maxNorm: Double,
+                             over communicator: Communicator?) -> Double {
     // Blocks of 64 squares summed in Float lanes (8 terms a lane), the block sums in Double, as
     // `Elementwise.blockSum` does: a 33M-element norm keeps full precision.
+    let g = gradients + shard.lowerBound, count = shard.count
     var total = 0.0, i = 0
     while i + 8 <= count {
         var acc = SIMD8<Float>()
         let end = min(count, i + 64) & ~7
         while i < end {
-            let v = UnsafeRawPointer(gradients + i).loadUnaligned(as: SIMD8<Float>.self)
+            let v = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD8<Float>.self)
             acc += v * v
             i += 8
         }
         total += Double(acc.sum())
     }
-    while i < count { total += Double(gradients[i]) * Double(gradients[i]); i += 1 }
+    while i < count { total += Double(g[i]) * Double(g[i]); i += 1 }
+    if let communicator { communicator.allreduceSum(&total, count: 1) }
     let norm = total.squareRoot()
     let coefficient = maxNorm / (norm + 1e-6)
-    if coefficient < 1 { Elementwise.scale(gradients, by: Float(coefficient), into: gradients, count: count) }
+    if coefficient < 1 { Elementwise.scale(g, by: Float(coefficient), into: g, count: count) }
     return norm
 }

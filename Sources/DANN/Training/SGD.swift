@@ -21,11 +21,14 @@ public final class SGD: Optimizer {
         velocity.pointer.update(repeating: 0, count: count)
     }
 
-    public func step(parameters w: UnsafeMutablePointer<Float>, gradients grad: UnsafePointer<Float>, learningRate: Float) {
+    public func step(parameters w: UnsafeMutablePointer<Float>, gradients grad: UnsafePointer<Float>, learningRate: Float,
+                     range shard: Range<Int>) {
+        precondition(shard.lowerBound >= 0 && shard.upperBound <= count, "SGD step over \(shard) of \(count) parameters")
         let v = velocity.pointer, mu = momentum, wd = weightDecay, lr = learningRate, first = !hasVelocity
         // Elementwise, so splitting the vector over the compute threads changes no result; memory-bound (five
         // streams over the arena), it still gains from a second core's share of the bandwidth.
-        Parallel.forRanges(count, work: count) { range in
+        Parallel.forRanges(shard.count, work: shard.count) { part in
+            let range = (shard.lowerBound + part.lowerBound)..<(shard.lowerBound + part.upperBound)
             if first {
                 for i in range {
                     let g = grad[i] + wd * w[i]

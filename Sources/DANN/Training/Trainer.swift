@@ -80,7 +80,17 @@ public final class Trainer {
         BLAS.setThreads(threadsPerRank)
 
         let arch = try Architecture.named(config.arch).withInputSize(config.inputSize)
-        model = try DANNModel(architecture: arch, dropout: Float(config.dropout))
+        // --allreduce shared (§3.12): the arenas go to node-shared memory, which every rank maps.
+        let oneNode = communicator.localSize == communicator.size
+        let mode = config.allreduce.resolved(ranks: communicator.size, oneNode: oneNode, dtype: config.allreduceDtype)
+        if mode == .shared && !oneNode {
+            throw DANNError("--allreduce shared needs every rank on one node (\(communicator.localSize) of \(communicator.size) ranks are on this one); use buckets")
+        }
+        var memory: NodeSharedMemory? = nil
+        model = try DANNModel(architecture: arch, dropout: Float(config.dropout), arenaStorage: mode == .shared ? { floats in
+            memory = try NodeSharedMemory.make(communicator, floatsPerRank: floats)
+            return memory?.own
+        } : nil)
         model.shareBatchStatistics(over: communicator)
         for (_, norm) in model.batchNorms { norm.runningStatistics = config.runningStats }
         optimizer = makeOptimizer(config, count: model.parameterCount)
@@ -93,8 +103,8 @@ public final class Trainer {
             throw DANNError("--epochs \(config.epochs) × \(data.stepsPerEpoch) steps per epoch exceeds \(TrainingConfig.maximumSteps) steps")
         }
         totalSteps = total
-        sync = GradientSync(communicator: communicator, arena: model.arena, mode: config.allreduce, bucketMegabytes: config.bucketMegabytes,
-                            dtype: config.allreduceDtype)
+        sync = GradientSync(communicator: communicator, arena: model.arena, mode: mode, bucketMegabytes: config.bucketMegabytes,
+                            dtype: config.allreduceDtype, memory: memory)
         sync.attach(to: model)
         localCount = data.localSlice.count
         // Chunks no larger than a training step's rows, so evaluation never grows the activation buffers.
@@ -135,7 +145,7 @@ public final class Trainer {
         return RunInfo(config: config, totalSteps: totalSteps, stepsPerEpoch: data.stepsPerEpoch, sourceCount: data.sourceCount,
                        targetCount: data.targetCount, parameterCount: model.parameterCount, startStep: step,
                        ranks: communicator.size, hosts: hosts, threadsPerRank: threadsPerRank,
-                       binding: bindingDescription(cpus: cpus),
+                       binding: bindingDescription(cpus: cpus), allreduce: sync.mode,
                        testSets: testSets, notes: data.notes, outDirectory: config.out)
     }
 
@@ -203,9 +213,12 @@ public final class Trainer {
             }
             profiler.measure(.optimizer, step: label) {
                 if let maxNorm = config.clipGradNorm {
-                    clipGradientNorm(model.arena.gradients, count: model.parameterCount, maxNorm: maxNorm)
+                    clipGradientNorm(model.arena.gradients, shard: sync.shard, maxNorm: maxNorm,
+                                     over: sync.shard.count < model.parameterCount ? communicator : nil)
                 }
-                optimizer.step(parameters: model.arena.parameters, gradients: model.arena.gradients, learningRate: Float(lr))
+                optimizer.step(parameters: model.arena.parameters, gradients: model.arena.gradients, learningRate: Float(lr),
+                               range: sync.shard)
+                sync.shareUpdatedParameters()
             }
             profiler.endStep()
             step += 1
@@ -263,6 +276,7 @@ public final class Trainer {
 
     /// Rank 0 writes the summed gradient arena under the weights' names; a failure ends every rank.
     private func dumpGradients(to path: String) throws {
+        sync.gatherGradients()
         try Trainer.onRoot(communicator) {
             let tensors = model.arena.entries.map { entry in
                 TensorEntry(name: entry.name, shape: entry.shape, float32: UnsafeBufferPointer(model.arena.gradient(entry)))
@@ -288,6 +302,7 @@ public final class Trainer {
     /// Rank 0 writes model.safetensors + trainer.safetensors; a failure there ends every rank.
     @discardableResult
     func checkpoint() throws -> String {
+        sync.gatherState(of: optimizer)
         let folder = try Trainer.rootResult(communicator) { () -> String in
             let folder = try CheckpointStore.save(in: checkpointsDirectory, step: step, keep: config.keep) { dir in
                 try ModelFile.save(model, to: URL(fileURLWithPath: dir).appendingPathComponent(ModelFile.fileName).path,

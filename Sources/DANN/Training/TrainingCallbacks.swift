@@ -28,6 +28,8 @@ public struct RunInfo: Sendable {
     public var hosts: [String]
     public var threadsPerRank: Int
     public var binding: String
+    /// How gradients are exchanged (`config.allreduce` with `auto` resolved for this run's placement).
+    public var allreduce: AllreduceMode
     public var testSets: [DatasetName]
     public var notes: [String]
     public var outDirectory: String

@@ -1,9 +1,17 @@
 import Foundation
 
-/// How gradients are summed over ranks: one call after backward, or fixed-order buckets started while
-/// backward is still running (DDP-style).
+/// How gradients are summed over ranks (docs/design.md §3.3, §3.12): fixed-order buckets started while backward
+/// is still running (DDP-style), one call after backward, or, with every rank on one node, through shared memory
+/// with each rank updating one shard of the parameters. `auto` is `shared` where it can be (one node, Float32
+/// exchange) and `buckets` elsewhere.
 public enum AllreduceMode: String, Codable, CaseIterable, Sendable {
-    case buckets, single
+    case auto, buckets, single, shared
+
+    /// The mode a run of `ranks` ranks uses with `dtype` on the wire (`oneNode`: all of them on one node).
+    public func resolved(ranks: Int, oneNode: Bool, dtype: AllreduceDType) -> AllreduceMode {
+        guard self == .auto else { return self }
+        return ranks > 1 && oneNode && dtype == .f32 ? .shared : .buckets
+    }
 }
 
 /// What the gradient exchange puts on the wire (docs/design.md §3.10): Float32, or each rank's gradient rounded
@@ -68,7 +76,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var keep: Int = 3
     /// Compute threads per rank; nil: cores on the node / ranks on the node.
     public var threads: Int? = nil
-    public var allreduce: AllreduceMode = .buckets
+    public var allreduce: AllreduceMode = .auto
     public var bucketMegabytes: Double = 25
     public var allreduceDtype: AllreduceDType = .f32
 
@@ -157,6 +165,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         if let limitTarget { try check(limitTarget > 0, "--limit-target must be positive, not \(limitTarget)") }
         try check(bucketMegabytes > 0 && bucketMegabytes <= Self.maximumBucketMegabytes,
                   "--bucket-mb must be in (0, \(Int(Self.maximumBucketMegabytes))], not \(bucketMegabytes)")
+        try check(allreduce != .shared || allreduceDtype == .f32,
+                  "--allreduce shared sums Float32 in memory; --allreduce-dtype \(allreduceDtype.rawValue) needs buckets or single")
         try check(epochs <= Self.maximumSteps, "--epochs must be at most \(Self.maximumSteps), not \(epochs)")
         if let steps { try check(steps <= Self.maximumSteps, "--steps must be at most \(Self.maximumSteps), not \(steps)") }
     }
