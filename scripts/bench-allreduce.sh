@@ -1,9 +1,9 @@
 #!/bin/sh
 # Compares one process with 2 BLAS threads against 2 ranks with 1 thread each, and the three gradient
-# exchanges (--allreduce shared / buckets / single), on the seed network at batch 128 + 128, from --timeline
-# traces. Runs the configurations in turn ROUNDS times so that background load hits them alike.
+# exchanges (--allreduce shared / buckets / single), on one network (default seed) at batch 128 + 128, from
+# --timeline traces. Runs the configurations in turn ROUNDS times so that background load hits them alike.
 #
-#   scripts/bench-allreduce.sh [DATA_DIR] [ROUNDS] [STEPS]      (default: data 3 10)
+#   scripts/bench-allreduce.sh [DATA_DIR] [ROUNDS] [STEPS] [ARCH]      (default: data 3 10 seed)
 #
 # Use a data folder without test sets (or accept that the final evaluation is not timed: the summary
 # covers training steps only). Output: runs under ${TMPDIR:-/tmp}/dann-bench-allreduce/.
@@ -11,11 +11,12 @@ set -eu
 data=${1:-data}
 rounds=${2:-3}
 steps=${3:-10}
+arch=${4:-seed}
 bin=${DANN_DIST:-.build/release/dann-dist}
 out=${TMPDIR:-/tmp}/dann-bench-allreduce
 here=$(dirname "$0")
 mkdir -p "$out"
-common="train --arch seed --steps $steps --batch-size 128 --limit-source $((steps * 128)) --limit-target $((steps * 128))
+common="train --arch $arch --steps $steps --batch-size 128 --limit-source $((steps * 128)) --limit-target $((steps * 128))
         --data $data --source mnist --target mnist --checkpoint-every 100000 --eval-every 100000"
 run() {  # name, then the command's words
     name=$1; shift

@@ -2,8 +2,8 @@ import XCTest
 @testable import DANN
 
 /// The pieces of `--allreduce shared` (docs/design.md §3.12) that one process can check: the shards tile the
-/// arena on cache lines, optimizers stepping one shard each take exactly the whole-arena step, and the shard's
-/// sum over ranks is formed in rank order.
+/// arena on cache lines, optimizers stepping one shard each (or updating block by block) take exactly the
+/// whole-arena step, and the shard's sum over ranks is formed in rank order.
 final class ShardedUpdateTests: XCTestCase {
     func testShardsTileTheArenaOnCacheLines() {
         for size in 1...9 {
@@ -56,6 +56,28 @@ final class ShardedUpdateTests: XCTestCase {
         }
     }
 
+    /// `update` over blocks, in any order, and then one count is the step: what `--allreduce shared` does
+    /// while each block's sum is in L1.
+    func testBlockUpdatesThenOneCountTakeTheStep() {
+        let n = 1003
+        var rng = TestRandom(8)
+        let start = rng.floats(n), grads = (0..<3).map { _ in rng.floats(n) }
+        for make in [{ SGD(count: n, momentum: 0.9, weightDecay: 1e-3) as Optimizer },
+                     { Adam(count: n, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 1e-3) as Optimizer }] {
+            let whole = make(), blocks = make()
+            var reference = start, w = start
+            for g in grads {
+                whole.step(parameters: &reference, gradients: g, learningRate: 0.05)
+                for low in stride(from: 0, to: n, by: 100).reversed() {
+                    blocks.update(parameters: &w, gradients: g, learningRate: 0.05, range: low..<min(n, low + 100))
+                }
+                blocks.stepsTaken += 1
+            }
+            XCTAssertEqual(w, reference, "\(type(of: whole))")
+            XCTAssertEqual(blocks.stepsTaken, 3)
+        }
+    }
+
     /// ((g₀ + g₁) + g₂) in Float, element by element, over the range only: the naive loop's bits.
     func testShardSumAddsTheRanksInOrder() {
         let n = 1003, range = 5..<998
@@ -70,7 +92,7 @@ final class ShardedUpdateTests: XCTestCase {
         terms[0].withUnsafeBufferPointer { a in
             terms[1].withUnsafeBufferPointer { b in
                 terms[2].withUnsafeBufferPointer { c in
-                    GradientSync.sum([a.baseAddress!, b.baseAddress!, c.baseAddress!], range: range, into: &out)
+                    SharedArenas.sum([a.baseAddress!, b.baseAddress!, c.baseAddress!], range: range, into: &out)
                 }
             }
         }

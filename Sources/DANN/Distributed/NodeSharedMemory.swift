@@ -6,36 +6,38 @@ import Darwin
 import Synchronization
 
 /// Memory that the ranks of one node map into each of their address spaces (docs/design.md §3.12): each rank
-/// owns a segment of the same length and reads the others' segments directly. `--allreduce shared` keeps the
-/// parameter and gradient arenas there, so summing the ranks' gradients is a read of the peers' memory, not a
-/// copy through MPI's buffers. The segments are POSIX shared-memory objects (/dev/shm), unlinked as soon as
-/// every rank has mapped them, so nothing is left behind when the job ends, however it ends.
+/// owns a segment and reads and writes the others' segments directly. `--allreduce shared` keeps the ranks'
+/// gradient arenas there, and one parameter arena that all of them use, so summing the gradients is a read of the
+/// peers' memory and the updated parameters need no copying. The segments are POSIX shared-memory objects
+/// (/dev/shm), unlinked as soon as every rank has mapped them, so nothing is left behind however the job ends.
 public final class NodeSharedMemory {
     /// This rank's index among the ranks that share the memory, and their number.
     public let rank: Int
     public let size: Int
-    /// Floats in each rank's segment.
-    public let floatsPerRank: Int
     private let segments: [UnsafeMutablePointer<Float>]
-    private let bytesPerSegment: Int
+    private let bytes: [Int]
     private let communicator: Communicator
 
-    /// Maps a segment of `floatsPerRank` zeroed Floats for each rank of `communicator`, or returns nil when
-    /// there is nothing to share (one rank) or the ranks are not all on this node. Collective. Throws when the
-    /// operating system refuses the memory.
-    public static func make(_ communicator: Communicator, floatsPerRank: Int) throws -> NodeSharedMemory? {
+    /// Maps, on every rank of `communicator`, each rank's segment of zeroed Floats (`floats` as given by that
+    /// rank; it may differ between ranks, and be 0), or returns nil when there is nothing to share (one rank) or
+    /// the ranks are not all on this node. Collective. Throws (on every rank) when the system refuses the memory.
+    public static func make(_ communicator: Communicator, floats: Int) throws -> NodeSharedMemory? {
         guard communicator.size > 1, communicator.localSize == communicator.size else { return nil }
         // Rank 0 picks the names' stem (its pid and the clock), so two jobs on one node never collide.
-        var stem = [Int64(getpid()), Int64(realtimeNanoseconds())]
+        var stem = [Int64(getpid()), Int64(bitPattern: realtimeNanoseconds())]
         communicator.broadcast(&stem, bytes: 16, root: 0)
-        let bytes = max(4096, (floatsPerRank * 4 + 4095) & ~4095)
+        var sizes = [Double](repeating: 0, count: communicator.size)
+        sizes[communicator.rank] = Double(max(4096, (floats * 4 + 4095) & ~4095))
+        communicator.allreduceSum(&sizes, count: sizes.count)
+        let bytes = sizes.map { Int($0) }
         func name(_ r: Int) -> String { "/dann-dist.\(stem[0]).\(stem[1]).\(r)" }
 
         var failure: String? = nil
         var mapped: [UnsafeMutablePointer<Float>?] = Array(repeating: nil, count: communicator.size)
         let mine = name(communicator.rank)
+        // A new object reads as zeros: no rank needs to clear it (and none may, once others use it).
         let descriptor = shm_open(mine, O_CREAT | O_EXCL | O_RDWR, 0o600)
-        if descriptor < 0 || ftruncate(descriptor, off_t(bytes)) != 0 {
+        if descriptor < 0 || ftruncate(descriptor, off_t(bytes[communicator.rank])) != 0 {
             failure = "shared memory \(mine): \(String(cString: strerror(errno)))"
         }
         if descriptor >= 0 { close(descriptor) }
@@ -44,35 +46,32 @@ public final class NodeSharedMemory {
         try agree(communicator, failure)     // every segment exists before anyone opens one
         for r in 0..<communicator.size where failure == nil {
             let fd = shm_open(name(r), O_RDWR, 0)
-            let address = fd < 0 ? MAP_FAILED : mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+            let address = fd < 0 ? MAP_FAILED : mmap(nil, bytes[r], PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
             if fd >= 0 { close(fd) }
             if address == MAP_FAILED || address == nil {
                 failure = "shared memory \(name(r)): \(String(cString: strerror(errno)))"
             } else {
-                mapped[r] = address!.bindMemory(to: Float.self, capacity: bytes / 4)
+                mapped[r] = address!.bindMemory(to: Float.self, capacity: bytes[r] / 4)
             }
         }
         let shared = failure == nil
         defer {
-            if !shared { for case let address? in mapped { munmap(address, bytes) } }
+            if !shared { for (r, address) in mapped.enumerated() { if let address { munmap(address, bytes[r]) } } }
         }
         try agree(communicator, failure)     // every rank has mapped every segment: the names can go
-        return NodeSharedMemory(rank: communicator.rank, floatsPerRank: floatsPerRank, segments: mapped.map { $0! },
-                                bytesPerSegment: bytes, communicator: communicator)
+        return NodeSharedMemory(rank: communicator.rank, segments: mapped.map { $0! }, bytes: bytes, communicator: communicator)
     }
 
-    private init(rank: Int, floatsPerRank: Int, segments: [UnsafeMutablePointer<Float>], bytesPerSegment: Int,
-                 communicator: Communicator) {
+    private init(rank: Int, segments: [UnsafeMutablePointer<Float>], bytes: [Int], communicator: Communicator) {
         self.rank = rank
         size = segments.count
-        self.floatsPerRank = floatsPerRank
         self.segments = segments
-        self.bytesPerSegment = bytesPerSegment
+        self.bytes = bytes
         self.communicator = communicator
     }
 
     deinit {
-        for address in segments { munmap(address, bytesPerSegment) }
+        for (address, length) in zip(segments, bytes) { munmap(address, length) }
     }
 
     /// Rank r's segment.

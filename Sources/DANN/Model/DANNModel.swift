@@ -69,7 +69,7 @@ public final class DANNModel {
     /// Builds the layers and their parameter arena (`arenaStorage`: where the arena lives, as
     /// `ParameterArena.init(_:storage:)` takes it).
     public init(architecture: Architecture, dropout: Float = 0.5,
-                arenaStorage: ((Int) throws -> UnsafeMutablePointer<Float>?)? = nil) throws {
+                arenaStorage: ParameterArena.Storage? = nil) throws {
         guard case .conv = architecture.extractor.first else {
             throw DANNError("architecture '\(architecture.name)': the extractor must start with a convolution")
         }

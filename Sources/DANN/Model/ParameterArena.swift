@@ -16,11 +16,13 @@ public final class ParameterArena {
     /// The arenas' memory when the arena allocated it (nil when the caller's `storage` provided it).
     private let storage: (FloatBuffer, FloatBuffer)?
 
-    /// Lays the tensors out in order. `storage`, when given, is asked for `storageFloats(count:)` Floats that hold
-    /// both arenas (memory shared between processes, §3.12) and must outlive the arena; it returns nil to let
-    /// the arena allocate its own. Both arenas start zeroed.
-    public init(_ specs: [(name: String, shape: [Int])],
-                storage allocate: ((Int) throws -> UnsafeMutablePointer<Float>?)? = nil) rethrows {
+    /// Where the two arenas of `count` Floats each live when the caller provides them: zeroed, and alive as long
+    /// as the arena.
+    public typealias Storage = (_ count: Int) throws -> (parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>)?
+
+    /// Lays the tensors out in order. `storage`, when given, provides the arenas (node-shared memory, §3.12), or
+    /// returns nil to let the arena allocate its own, zeroed.
+    public init(_ specs: [(name: String, shape: [Int])], storage allocate: Storage? = nil) rethrows {
         var offset = 0
         var entries: [Entry] = []
         for spec in specs {
@@ -29,22 +31,18 @@ public final class ParameterArena {
         }
         self.entries = entries
         count = offset
-        if let base = try allocate?(ParameterArena.storageFloats(count: offset)) {
+        if let provided = try allocate?(offset) {
             storage = nil
-            parameters = base
-            gradients = base + ParameterArena.storageFloats(count: offset) / 2
+            (parameters, gradients) = provided
         } else {
             let buffers = (FloatBuffer(capacity: offset), FloatBuffer(capacity: offset))
             storage = buffers
             parameters = buffers.0.pointer
             gradients = buffers.1.pointer
+            parameters.update(repeating: 0, count: max(offset, 1))
+            gradients.update(repeating: 0, count: max(offset, 1))
         }
-        parameters.update(repeating: 0, count: max(offset, 1))
-        gradients.update(repeating: 0, count: max(offset, 1))
     }
-
-    /// Floats of caller-provided storage for `count` parameters: the two arenas, each starting on a cache line.
-    public static func storageFloats(count: Int) -> Int { 2 * ((max(count, 1) + 15) & ~15) }
 
     public func entry(_ name: String) -> Entry? { entries.first { $0.name == name } }
 

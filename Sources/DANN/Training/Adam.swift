@@ -30,27 +30,22 @@ public final class Adam: Optimizer {
         secondMoment.pointer.update(repeating: 0, count: count)
     }
 
-    public func step(parameters w: UnsafeMutablePointer<Float>, gradients grad: UnsafePointer<Float>, learningRate: Float,
-                     range shard: Range<Int>) {
-        precondition(shard.lowerBound >= 0 && shard.upperBound <= count, "Adam step over \(shard) of \(count) parameters")
-        stepsTaken += 1
-        let t = Double(stepsTaken)
+    public func update(parameters w: UnsafeMutablePointer<Float>, gradients grad: UnsafePointer<Float>, learningRate: Float,
+                       range: Range<Int>) {
+        let t = Double(stepsTaken + 1)
         let stepSize = Float(Double(learningRate) / (1 - pow(beta1, t)))
         let correction2 = Float((1 - pow(beta2, t)).squareRoot())
         // 1 − β in Double, then rounded, as PyTorch passes its Python floats (Float(1) − Float(0.999) is off by 5e-5).
         let b1 = Float(beta1), b2 = Float(beta2), c1 = Float(1 - beta1), c2 = Float(1 - beta2)
         let eps = Float(epsilon), wd = Float(weightDecay)
         let m = firstMoment.pointer, v = secondMoment.pointer
-        Parallel.forRanges(shard.count, work: shard.count) { part in   // elementwise: the split changes no result
-            let range = (shard.lowerBound + part.lowerBound)..<(shard.lowerBound + part.upperBound)
-            for i in range {
-                let g = grad[i] + wd * w[i]
-                let mi = b1 * m[i] + c1 * g
-                let vi = b2 * v[i] + c2 * g * g
-                m[i] = mi
-                v[i] = vi
-                w[i] -= stepSize * mi / (vi.squareRoot() / correction2 + eps)
-            }
+        for i in range {
+            let g = grad[i] + wd * w[i]
+            let mi = b1 * m[i] + c1 * g
+            let vi = b2 * v[i] + c2 * g * g
+            m[i] = mi
+            v[i] = vi
+            w[i] -= stepSize * mi / (vi.squareRoot() / correction2 + eps)
         }
     }
 }

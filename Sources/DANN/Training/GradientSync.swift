@@ -7,19 +7,14 @@
 /// (§3.10) each range is rounded into a 16-bit staging arena (allocated once, arena-sized) just before its
 /// reduction starts, reduced there, and the sums are widened back into the Float arena by `finish`.
 ///
-/// With `--allreduce shared` (§3.12) the arenas live in node-shared memory: `finish` leaves each rank the sum of
-/// its own shard only (read straight from every rank's arena), the optimizer updates that shard, and
-/// `shareUpdatedParameters` copies the other ranks' updated shards in.
+/// With `--allreduce shared` (§3.12) the arenas are `SharedArenas`: `finish` only waits for every rank's
+/// backward, and `update` sums and updates this rank's shard.
 public final class GradientSync {
     public let mode: AllreduceMode
     public let dtype: AllreduceDType
-    /// The part of the arena this rank sums and updates: all of it, except with `shared` on several ranks.
-    public let shard: Range<Int>
     private let communicator: Communicator
-    private let memory: NodeSharedMemory?
+    private let shared: SharedArenas?
     private let parameters: UnsafeMutablePointer<Float>
-    /// `shared`: every rank's gradient arena as mapped here, in rank order.
-    private let rankGradients: [UnsafePointer<Float>]
     private let gradients: UnsafeMutablePointer<Float>
     private let count: Int
     private let bucketFloats: Int
@@ -37,23 +32,18 @@ public final class GradientSync {
     /// yet (a later pass adds to them), so no bucket starts.
     public var isFinalPass = true
 
-    /// `mode`: resolved (not `auto`); `memory`: the node-shared memory that holds `arena` (`shared` on several ranks).
+    /// `mode`: resolved (not `auto`); `shared`: the arenas `arena` lives in (`shared` on several ranks).
     public init(communicator: Communicator, arena: ParameterArena, mode: AllreduceMode, bucketMegabytes: Double = 25,
-                dtype: AllreduceDType = .f32, memory: NodeSharedMemory? = nil) {
+                dtype: AllreduceDType = .f32, shared: SharedArenas? = nil) {
         self.communicator = communicator
         precondition(mode != .auto, "GradientSync takes a resolved mode")
-        precondition(mode != .shared || communicator.size == 1 || memory != nil, "--allreduce shared without shared memory")
+        precondition(mode != .shared || communicator.size == 1 || shared?.storage.gradients == arena.gradients,
+                     "--allreduce shared: the arena must live in the shared arenas")
         self.mode = mode
         self.dtype = dtype
-        self.memory = mode == .shared ? memory : nil
-        shard = self.memory.map { NodeSharedMemory.shard($0.rank, of: $0.size, count: arena.count) } ?? 0..<arena.count
+        self.shared = mode == .shared ? shared : nil
         parameters = arena.parameters
         gradients = arena.gradients
-        var rankGradients: [UnsafePointer<Float>] = []
-        if let memory = self.memory {
-            for r in 0..<memory.size { rankGradients.append(UnsafePointer(memory.segment(r) + (arena.gradients - memory.own))) }
-        }
-        self.rankGradients = rankGradients
         count = arena.count
         bucketFloats = max(1, Int(bucketMegabytes * 1_048_576) / MemoryLayout<Float>.stride)
         staging = dtype.halfFormat != nil && communicator.size > 1 ? AlignedBuffer<UInt16>(capacity: arena.count) : nil
@@ -90,9 +80,8 @@ public final class GradientSync {
     /// Completes the step's reduction: afterwards every rank holds the summed gradient over `shard`.
     public func finish() {
         guard communicator.size > 1 else { return }
-        if let memory {
-            memory.synchronize()     // every rank's backward is done
-            sumShard()
+        if let shared {
+            shared.synchronize()     // every rank's backward is done; `update` sums
             return
         }
         if mode == .single {
@@ -114,70 +103,31 @@ public final class GradientSync {
         high = count
     }
 
-    /// gradients[shard] = Σ over ranks in rank order, ((g₀ + g₁) + g₂) + …, eight lanes at a time in a register
-    /// (this rank's own gradient is one of the terms, so the sum cannot build up in place).
-    private func sumShard() {
-        let sources = rankGradients, gradients = gradients, shard = shard
-        Parallel.forRanges(shard.count, work: shard.count) { part in
-            GradientSync.sum(sources, range: (shard.lowerBound + part.lowerBound)..<(shard.lowerBound + part.upperBound), into: gradients)
-        }
+    /// Clips (if asked) and takes the optimizer's step on the summed gradient; with `shared`, sums and updates
+    /// this rank's shard, and returns once every rank's shard is updated (collective).
+    public func update(_ optimizer: Optimizer, learningRate: Float, clipNorm: Double?) {
+        if let shared { return shared.update(optimizer, learningRate: learningRate, clipNorm: clipNorm) }
+        if let clipNorm { clipGradientNorm(gradients, count: count, maxNorm: clipNorm) }
+        optimizer.step(parameters: parameters, gradients: gradients, learningRate: learningRate)
     }
 
-    static func sum(_ sources: [UnsafePointer<Float>], range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
-        sources.withUnsafeBufferPointer { sources in
-            var i = range.lowerBound
-            while i + 8 <= range.upperBound {
-                var acc = UnsafeRawPointer(sources[0] + i).loadUnaligned(as: SIMD8<Float>.self)
-                for r in 1..<sources.count { acc += UnsafeRawPointer(sources[r] + i).loadUnaligned(as: SIMD8<Float>.self) }
-                UnsafeMutableRawPointer(out + i).storeBytes(of: acc, as: SIMD8<Float>.self)
-                i += 8
-            }
-            while i < range.upperBound {
-                var acc = sources[0][i]
-                for r in 1..<sources.count { acc += sources[r][i] }
-                out[i] = acc
-                i += 1
-            }
-        }
+    /// The whole summed gradient after `finish` (collective): the arena itself, or with `shared` a copy summed
+    /// from every rank's arena.
+    public func summedGradient() -> UnsafePointer<Float> {
+        shared?.summedGradient() ?? UnsafePointer(gradients)
     }
 
-    /// After the optimizer has updated this rank's shard: waits for every rank's update and copies the other
-    /// shards in, so every rank again holds all the parameters (`shared` only; collective).
-    public func shareUpdatedParameters() {
-        guard let memory else { return }
-        memory.synchronize()
-        copyOtherShards(memory, arena: parameters)
+    /// Copies rank 0's parameters to every rank (collective): a broadcast, or with `shared`, where all ranks use
+    /// rank 0's arena, a barrier after which its contents are visible to all.
+    public func shareParameters() {
+        if let shared { return shared.synchronize() }
+        communicator.broadcast(parameters, bytes: count * 4, root: 0)
     }
 
-    /// Fills the rest of the gradient arena with the other ranks' summed shards, for a caller that needs the whole
-    /// summed gradient after `finish` (the gradient dump; `shared` only; collective).
-    public func gatherGradients() {
-        guard let memory else { return }
-        memory.synchronize()
-        copyOtherShards(memory, arena: gradients)
-    }
-
-    /// Gives every rank the whole optimizer state, each shard from the rank that updated it (before a
-    /// checkpoint; `shared` only; collective).
+    /// Gives every rank the whole optimizer state (before a checkpoint; with `shared` each rank holds only its
+    /// shard's; collective).
     public func gatherState(of optimizer: Optimizer) {
-        guard let memory else { return }
-        for (_, buffer) in optimizer.stateBuffers {
-            for r in 0..<memory.size {
-                let part = NodeSharedMemory.shard(r, of: memory.size, count: count)
-                communicator.broadcast(buffer.pointer + part.lowerBound, bytes: part.count * 4, root: r)
-            }
-        }
-    }
-
-    /// Copies every other rank's shard of `arena` (this rank's parameters or gradients) from that rank's segment.
-    private func copyOtherShards(_ memory: NodeSharedMemory, arena: UnsafeMutablePointer<Float>) {
-        let offset = arena - memory.own
-        for r in 0..<memory.size where r != memory.rank {
-            let part = NodeSharedMemory.shard(r, of: memory.size, count: count), source = memory.segment(r) + offset
-            Parallel.forRanges(part.count, work: part.count) { range in
-                (arena + part.lowerBound + range.lowerBound).update(from: source + part.lowerBound + range.lowerBound, count: range.count)
-            }
-        }
+        shared?.gatherState(of: optimizer)
     }
 
     /// Rounds `gradients[range]` into `staging[range]`, the range split over the compute threads.

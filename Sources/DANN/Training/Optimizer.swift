@@ -12,15 +12,24 @@ public protocol Optimizer: AnyObject {
     var stepsTaken: Int64 { get set }
     /// The state buffers and the name prefix each is saved under.
     var stateBuffers: [(prefix: String, buffer: FloatBuffer)] { get }
-    /// Updates `parameters[range]` from `gradients[range]` (and the state there); the rest stays as it is, so
-    /// ranks that each update one shard of the arena (§3.12) together take exactly the whole step.
-    func step(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float, range: Range<Int>)
+    /// Updates `parameters[range]` from `gradients[range]` and the state there, as step `stepsTaken + 1` does,
+    /// on the calling thread, without counting the step. The update is elementwise, so a step may be any number
+    /// of calls over disjoint ranges (threads, blocks, the shards of several ranks, §3.12) and then one count.
+    func update(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float, range: Range<Int>)
 }
 
 extension Optimizer {
-    /// A step over the whole arena.
-    public func step(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float) {
-        step(parameters: parameters, gradients: gradients, learningRate: learningRate, range: 0..<count)
+    /// One step over `range` (default: the whole arena), split over the compute threads, then counted.
+    public func step(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float,
+                     range: Range<Int>? = nil) {
+        let range = range ?? 0..<count
+        precondition(range.lowerBound >= 0 && range.upperBound <= count, "\(type(of: self)) step over \(range) of \(count) parameters")
+        // Memory-bound (five or more streams over the arena), it still gains from a second core's bandwidth.
+        Parallel.forRanges(range.count, work: range.count) { part in
+            update(parameters: parameters, gradients: gradients, learningRate: learningRate,
+                   range: (range.lowerBound + part.lowerBound)..<(range.lowerBound + part.upperBound))
+        }
+        stepsTaken += 1
     }
 
     /// Copies rank `root`'s state to every rank.

@@ -21,29 +21,22 @@ public final class SGD: Optimizer {
         velocity.pointer.update(repeating: 0, count: count)
     }
 
-    public func step(parameters w: UnsafeMutablePointer<Float>, gradients grad: UnsafePointer<Float>, learningRate: Float,
-                     range shard: Range<Int>) {
-        precondition(shard.lowerBound >= 0 && shard.upperBound <= count, "SGD step over \(shard) of \(count) parameters")
-        let v = velocity.pointer, mu = momentum, wd = weightDecay, lr = learningRate, first = !hasVelocity
-        // Elementwise, so splitting the vector over the compute threads changes no result; memory-bound (five
-        // streams over the arena), it still gains from a second core's share of the bandwidth.
-        Parallel.forRanges(shard.count, work: shard.count) { part in
-            let range = (shard.lowerBound + part.lowerBound)..<(shard.lowerBound + part.upperBound)
-            if first {
-                for i in range {
-                    let g = grad[i] + wd * w[i]
-                    v[i] = g
-                    w[i] -= lr * g
-                }
-            } else {
-                for i in range {
-                    let g = grad[i] + wd * w[i]
-                    let vi = mu * v[i] + g
-                    v[i] = vi
-                    w[i] -= lr * vi
-                }
+    public func update(parameters w: UnsafeMutablePointer<Float>, gradients grad: UnsafePointer<Float>, learningRate: Float,
+                       range: Range<Int>) {
+        let v = velocity.pointer, mu = momentum, wd = weightDecay, lr = learningRate
+        if !hasVelocity {
+            for i in range {
+                let g = grad[i] + wd * w[i]
+                v[i] = g
+                w[i] -= lr * g
+            }
+        } else {
+            for i in range {
+                let g = grad[i] + wd * w[i]
+                let vi = mu * v[i] + g
+                v[i] = vi
+                w[i] -= lr * vi
             }
         }
-        stepsTaken += 1
     }
 }

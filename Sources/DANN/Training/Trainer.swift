@@ -86,10 +86,10 @@ public final class Trainer {
         if mode == .shared && !oneNode {
             throw DANNError("--allreduce shared needs every rank on one node (\(communicator.localSize) of \(communicator.size) ranks are on this one); use buckets")
         }
-        var memory: NodeSharedMemory? = nil
-        model = try DANNModel(architecture: arch, dropout: Float(config.dropout), arenaStorage: mode == .shared ? { floats in
-            memory = try NodeSharedMemory.make(communicator, floatsPerRank: floats)
-            return memory?.own
+        var shared: SharedArenas? = nil
+        model = try DANNModel(architecture: arch, dropout: Float(config.dropout), arenaStorage: mode == .shared ? { count in
+            shared = try SharedArenas.make(communicator, count: count)
+            return shared?.storage
         } : nil)
         model.shareBatchStatistics(over: communicator)
         for (_, norm) in model.batchNorms { norm.runningStatistics = config.runningStats }
@@ -104,7 +104,7 @@ public final class Trainer {
         }
         totalSteps = total
         sync = GradientSync(communicator: communicator, arena: model.arena, mode: mode, bucketMegabytes: config.bucketMegabytes,
-                            dtype: config.allreduceDtype, memory: memory)
+                            dtype: config.allreduceDtype, shared: shared)
         sync.attach(to: model)
         localCount = data.localSlice.count
         // Chunks no larger than a training step's rows, so evaluation never grows the activation buffers.
@@ -129,7 +129,7 @@ public final class Trainer {
         } else if communicator.isRoot {
             model.initialize(seed: config.seed)
         }
-        communicator.broadcast(model.arena.parameters, bytes: model.parameterCount * 4, root: 0)
+        sync.shareParameters()
         model.broadcastRunningStatistics(over: communicator)
         optimizer.broadcastState(over: communicator)
         communicator.broadcast(&counters, bytes: 8, root: 0)
@@ -212,13 +212,7 @@ public final class Trainer {
                 throw DANNError("step \(label): the loss is \(totals.labelLoss.isFinite ? totals.domainLoss : totals.labelLoss) (label \(totals.labelLoss), domain \(totals.domainLoss)); lower --lr or check the data")
             }
             profiler.measure(.optimizer, step: label) {
-                if let maxNorm = config.clipGradNorm {
-                    clipGradientNorm(model.arena.gradients, shard: sync.shard, maxNorm: maxNorm,
-                                     over: sync.shard.count < model.parameterCount ? communicator : nil)
-                }
-                optimizer.step(parameters: model.arena.parameters, gradients: model.arena.gradients, learningRate: Float(lr),
-                               range: sync.shard)
-                sync.shareUpdatedParameters()
+                sync.update(optimizer, learningRate: Float(lr), clipNorm: config.clipGradNorm)
             }
             profiler.endStep()
             step += 1
@@ -276,10 +270,10 @@ public final class Trainer {
 
     /// Rank 0 writes the summed gradient arena under the weights' names; a failure ends every rank.
     private func dumpGradients(to path: String) throws {
-        sync.gatherGradients()
+        let summed = sync.summedGradient()
         try Trainer.onRoot(communicator) {
             let tensors = model.arena.entries.map { entry in
-                TensorEntry(name: entry.name, shape: entry.shape, float32: UnsafeBufferPointer(model.arena.gradient(entry)))
+                TensorEntry(name: entry.name, shape: entry.shape, float32: UnsafeBufferPointer(start: summed + entry.offset, count: entry.count))
             }
             try SafeTensors.write(tensors, metadata: ["step": String(step + 1), "ranks": String(communicator.size)], to: path)
         }
