@@ -175,6 +175,35 @@ final class DistributedFailureTests: XCTestCase {
         XCTAssertNotNil(row.range(of: #"binding: r0: cpu \d+, r1: cpu \d+"#, options: .regularExpression), String(row))
     }
 
+    /// A /dev/shm too small for the node-shared arenas (containers often give 64 MB; here a 40 MB tmpfs in a
+    /// private mount namespace, against `seed`'s 3 × 127 MB): `auto` says so in one line and trains with
+    /// buckets; `--allreduce shared` asked for ends the job with that line as its error, not a SIGBUS.
+    func testTooSmallDevShmFallsBackToBucketsOrFailsInOneLine() throws {
+        try requireMPIRun()
+        let unshare = ["/usr/bin/unshare", "/bin/unshare"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let unshare, try runTool(unshare, ["--mount", "true"]).status == 0 else {
+            throw XCTSkip("small /dev/shm test skipped: cannot create a mount namespace here (needs unshare and root)")
+        }
+        func run(_ flags: [String]) throws -> RunResult {
+            let out = TestPaths.temporaryDirectory("dist-shm")
+            defer { try? FileManager.default.removeItem(at: out) }
+            var arguments = try distributedTrainArguments(out: out, steps: 1) + flags
+            arguments[arguments.firstIndex(of: "small")!] = "seed"
+            let script = "mount -t tmpfs -o size=40m tmpfs /dev/shm && exec \"$@\""
+            return try ChildProcess.run(unshare, ["--mount", "sh", "-c", script, "sh", ChildProcess.mpirunPath]
+                                        + ChildProcess.mpirunFlags() + ["-np", "2", try executable()] + arguments,
+                                        environment: ChildProcess.mpirunEnvironment())
+        }
+        let auto = try run([])
+        XCTAssertEqual(auto.status, 0, auto.stderr)
+        XCTAssertTrue(auto.stderr.contains("note: --allreduce auto uses buckets: shared memory: cannot reserve 127 MB in /dev/shm"), auto.stderr)
+        XCTAssertNotNil(auto.stdout.range(of: #"│ allreduce\s+│ buckets"#, options: .regularExpression), auto.stdout)
+        let asked = try run(["--allreduce", "shared"])
+        XCTAssertNotEqual(asked.status, 0)
+        let errors = asked.stderr.split(separator: "\n").filter { $0.hasPrefix("dann-dist: error:") }
+        XCTAssertEqual(errors, ["dann-dist: error: shared memory: cannot reserve 127 MB in /dev/shm: No space left on device"], asked.stderr)
+    }
+
     // MARK: - Helpers
 
     private func occurrences(of needle: String, in text: String) -> Int {

@@ -35,10 +35,14 @@ public final class NodeSharedMemory {
         var failure: String? = nil
         var mapped: [UnsafeMutablePointer<Float>?] = Array(repeating: nil, count: communicator.size)
         let mine = name(communicator.rank)
-        // A new object reads as zeros: no rank needs to clear it (and none may, once others use it).
+        // A new object reads as zeros: no rank needs to clear it (and none may, once others use it). Its pages are
+        // reserved now, so that a /dev/shm too small for them (containers often give 64 MB) is an error here
+        // rather than a SIGBUS at the first touch of a page the tmpfs cannot supply.
         let descriptor = shm_open(mine, O_CREAT | O_EXCL | O_RDWR, 0o600)
         if descriptor < 0 || ftruncate(descriptor, off_t(bytes[communicator.rank])) != 0 {
             failure = "shared memory \(mine): \(String(cString: strerror(errno)))"
+        } else if case let code = posix_fallocate(descriptor, 0, off_t(bytes[communicator.rank])), code != 0 {
+            failure = "shared memory: cannot reserve \(bytes[communicator.rank] >> 20) MB in /dev/shm: \(String(cString: strerror(code)))"
         }
         if descriptor >= 0 { close(descriptor) }
         // Unlinked on the way out, by then every rank has mapped it (or all are giving up).

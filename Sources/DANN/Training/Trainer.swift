@@ -86,11 +86,20 @@ public final class Trainer {
         if mode == .shared && !oneNode {
             throw DANNError("--allreduce shared needs every rank on one node (\(communicator.localSize) of \(communicator.size) ranks are on this one); use buckets")
         }
+        // If the memory cannot be had (all ranks learn it together), `auto` falls back to buckets.
         var shared: SharedArenas? = nil
+        var fallback: String? = nil
         model = try DANNModel(architecture: arch, dropout: Float(config.dropout), arenaStorage: mode == .shared ? { count in
-            shared = try SharedArenas.make(communicator, count: count)
+            do {
+                shared = try SharedArenas.make(communicator, count: count)
+            } catch let error as DANNError where config.allreduce == .auto {
+                fallback = error.message
+            }
             return shared?.storage
         } : nil)
+        if let fallback, communicator.isRoot {
+            FileHandle.standardError.write(Data("note: --allreduce auto uses buckets: \(fallback)\n".utf8))
+        }
         model.shareBatchStatistics(over: communicator)
         for (_, norm) in model.batchNorms { norm.runningStatistics = config.runningStats }
         optimizer = makeOptimizer(config, count: model.parameterCount)
@@ -103,7 +112,7 @@ public final class Trainer {
             throw DANNError("--epochs \(config.epochs) × \(data.stepsPerEpoch) steps per epoch exceeds \(TrainingConfig.maximumSteps) steps")
         }
         totalSteps = total
-        sync = GradientSync(communicator: communicator, arena: model.arena, mode: mode, bucketMegabytes: config.bucketMegabytes,
+        sync = GradientSync(communicator: communicator, arena: model.arena, mode: fallback == nil ? mode : .buckets, bucketMegabytes: config.bucketMegabytes,
                             dtype: config.allreduceDtype, shared: shared)
         sync.attach(to: model)
         localCount = data.localSlice.count
