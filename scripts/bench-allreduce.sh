@@ -16,6 +16,7 @@ bin=${DANN_DIST:-.build/release/dann-dist}
 out=${TMPDIR:-/tmp}/dann-bench-allreduce
 here=$(dirname "$0")
 mkdir -p "$out"
+rm -f "$out"/*.json   # the summary reads every trace there: none from an earlier run
 common="train --arch $arch --steps $steps --batch-size 128 --limit-source $((steps * 128)) --limit-target $((steps * 128))
         --data $data --source mnist --target mnist --checkpoint-every 100000 --eval-every 100000"
 run() {  # name, then the command's words
