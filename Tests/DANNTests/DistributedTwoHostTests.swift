@@ -78,8 +78,13 @@ final class DistributedTwoHostTests: XCTestCase {
         XCTAssertNotNil(result.stdout.range(of: #"Data for node: 10\.77\.0\.2\s.*\n\s*Process OMPI jobid: \[\d+,\d+\] App: 0 Process rank: 1"#,
                                             options: .regularExpression), result.stdout)
         XCTAssertEqual(try String(contentsOf: log, encoding: .utf8), "10.77.0.2 \(namespaces[1])\n")
-        // `auto` exchanges through node memory only when every rank is on one node.
+        // `auto` exchanges through node memory only when every rank is on one node; asked for, it is refused.
         XCTAssertNotNil(result.stdout.range(of: #"│ allreduce\s+│ buckets"#, options: .regularExpression), result.stdout)
+        let refused = try run(try XCTUnwrap(ipPath), mpirun + (try distributedTrainArguments(out: out, steps: 1)) + ["--allreduce", "shared"],
+                              environment: environment)
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("dann-dist: error: --allreduce shared needs every rank on one node (1 of 2 ranks are on this one); use buckets"),
+                      refused.stderr)
 
         let single = try runMPI(ranks: 2, try distributedTrainArguments(out: oneHost, steps: 6))
         XCTAssertEqual(single.status, 0, single.stderr)

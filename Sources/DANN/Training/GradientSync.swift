@@ -77,7 +77,8 @@ public final class GradientSync {
         high = low
     }
 
-    /// Completes the step's reduction: afterwards every rank holds the summed gradient over `shard`.
+    /// Completes the step's reduction: afterwards every rank holds the summed gradient (with `shared`, every rank's
+    /// backward is done, and `update` forms the sums).
     public func finish() {
         guard communicator.size > 1 else { return }
         if let shared {

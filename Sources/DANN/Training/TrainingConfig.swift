@@ -1,6 +1,6 @@
 import Foundation
 
-/// How gradients are summed over ranks (docs/design.md §3.3, §3.12): fixed-order buckets started while backward
+/// How gradients are summed over ranks (docs/design.md §3.5, §3.12): fixed-order buckets started while backward
 /// is still running (DDP-style), one call after backward, or, with every rank on one node, through shared memory
 /// with each rank updating one shard of the parameters. `auto` is `shared` where it can be (one node, Float32
 /// exchange) and `buckets` elsewhere.
