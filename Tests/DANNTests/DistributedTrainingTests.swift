@@ -56,6 +56,25 @@ final class DistributedTrainingTests: XCTestCase {
         XCTAssertGreaterThan(tensorRelativeError(unclipped, reference), 1e-3, "the clipping changed the steps")
     }
 
+    /// Two ranks of two threads each: the shared exchange splits each rank's shard between its threads (103,000
+    /// parameters a shard, above the pool's 65,536 minimum), block by block; the weights after 10 steps are one
+    /// rank's.
+    func testTwoThreadsPerRankThroughSharedMemoryEqualOneRank() throws {
+        func run(_ ranks: Int, threads: Int) throws -> [String: [Float]] {
+            let out = TestPaths.temporaryDirectory("dist-threads-np\(ranks)")
+            defer { try? FileManager.default.removeItem(at: out) }
+            var arguments = try distributedTrainArguments(out: out, steps: 10)
+            arguments[arguments.firstIndex(of: "--threads")! + 1] = String(threads)
+            let result = try runMPI(ranks: ranks, arguments + ["--allreduce", "shared"])
+            XCTAssertEqual(result.status, 0, "np=\(ranks) × \(threads): \(result.stderr)")
+            XCTAssertTrue(result.stdout.contains(ranks > 1 ? "\(threads) BLAS thread(s) each" : "none (one process)"), result.stdout)
+            return try finalWeights(out)
+        }
+        let reference = try run(1, threads: 1), threaded = try run(2, threads: 2)
+        print(String(format: "np=2 × 2 threads, shared: weights after 10 steps %.2e", tensorRelativeError(threaded, reference)))
+        XCTAssertLessThanOrEqual(tensorRelativeError(threaded, reference), 1e-4)
+    }
+
     /// Batch norm takes its statistics over the global batch (allreduced sums), so small-bn's weights and
     /// running statistics after 8 steps agree at 1, 2 and 4 ranks; at 4 ranks each holds 3 + 3 of the 12 + 12.
     func testBatchNormWeightsAndRunningStatisticsAtTwoAndFourRanksEqualOneRank() throws {
