@@ -47,6 +47,14 @@ public enum Parallel {
         }
     }
 
+    /// `forRanges` over the elements of `range` (one touch each): the sub-ranges are of `range`'s indices.
+    @inline(__always)
+    public static func forRanges(in range: Range<Int>, _ body: (Range<Int>) -> Void) {
+        forRanges(range.count, work: range.count) { part in
+            body((range.lowerBound + part.lowerBound)..<(range.lowerBound + part.upperBound))
+        }
+    }
+
     /// Calls `body(t)` for t in 0..<parts, part 0 on the calling thread and the others on the pool's
     /// helpers, and returns when all are done. Jobs do not nest: `body` must not start another.
     @inline(__always)

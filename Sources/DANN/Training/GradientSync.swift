@@ -134,9 +134,8 @@ public final class GradientSync {
     /// Rounds `gradients[range]` into `staging[range]`, the range split over the compute threads.
     private func narrow(_ range: Range<Int>, into staging: UnsafeMutablePointer<UInt16>, format: HalfFormat) {
         let gradients = gradients
-        Parallel.forRanges(range.count, work: range.count) { part in
-            let start = range.lowerBound + part.lowerBound
-            HalfFloat.narrow(gradients + start, into: staging + start, count: part.count, format: format)
+        Parallel.forRanges(in: range) { part in
+            HalfFloat.narrow(gradients + part.lowerBound, into: staging + part.lowerBound, count: part.count, format: format)
         }
     }
 

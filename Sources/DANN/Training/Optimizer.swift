@@ -25,9 +25,8 @@ extension Optimizer {
         let range = range ?? 0..<count
         precondition(range.lowerBound >= 0 && range.upperBound <= count, "\(type(of: self)) step over \(range) of \(count) parameters")
         // Memory-bound (five or more streams over the arena), it still gains from a second core's bandwidth.
-        Parallel.forRanges(range.count, work: range.count) { part in
-            update(parameters: parameters, gradients: gradients, learningRate: learningRate,
-                   range: (range.lowerBound + part.lowerBound)..<(range.lowerBound + part.upperBound))
+        Parallel.forRanges(in: range) { part in
+            update(parameters: parameters, gradients: gradients, learningRate: learningRate, range: part)
         }
         stepsTaken += 1
     }

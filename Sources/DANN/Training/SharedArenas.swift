@@ -51,15 +51,12 @@ public final class SharedArenas {
             clipGradientNorm(gradients, shard: shard, maxNorm: clipNorm, over: communicator)
             optimizer.step(parameters: parameters, gradients: gradients, learningRate: learningRate, range: shard)
         } else {
-            let shard = shard, block = 4096
-            Parallel.forRanges(shard.count, work: shard.count) { part in
-                var start = shard.lowerBound + part.lowerBound
-                let end = shard.lowerBound + part.upperBound
-                while start < end {
-                    let range = start..<min(end, start + block)
+            let block = 4096
+            Parallel.forRanges(in: shard) { part in
+                for start in stride(from: part.lowerBound, to: part.upperBound, by: block) {
+                    let range = start..<min(part.upperBound, start + block)
                     SharedArenas.sum(rankGradients, range: range, into: gradients)
                     optimizer.update(parameters: parameters, gradients: gradients, learningRate: learningRate, range: range)
-                    start = range.upperBound
                 }
             }
             optimizer.stepsTaken += 1
@@ -70,9 +67,7 @@ public final class SharedArenas {
     /// gradients[range] = Σ over the ranks' arenas, split over the compute threads.
     private func sum(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
         let sources = rankGradients
-        Parallel.forRanges(range.count, work: range.count) { part in
-            SharedArenas.sum(sources, range: (range.lowerBound + part.lowerBound)..<(range.lowerBound + part.upperBound), into: out)
-        }
+        Parallel.forRanges(in: range) { part in SharedArenas.sum(sources, range: part, into: out) }
     }
 
     /// out[range] = ((g₀ + g₁) + g₂) + … in rank order, eight lanes at a time in a register (`out` may be one of
