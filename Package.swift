@@ -29,7 +29,7 @@ let package = Package(
                        providers: [.apt(["libjpeg62-turbo-dev"])]),
         // Convolution micro-kernels with AVX-512/AVX2 intrinsics, chosen at run time (C: Swift cannot target
         // one function at an ISA the build's baseline lacks).
-        .target(name: "CConvKernels", path: "Sources/CConvKernels", exclude: ["conv_tile.inc"]),
+        .target(name: "CConvKernels", path: "Sources/CConvKernels", exclude: ["conv_tile.inc", "winograd_tile.inc"]),
         .target(name: "DANN", dependencies: ["CMPI", "COpenBLAS", "CZlib", "CPNG", "CJPEG", "CConvKernels"],
                 swiftSettings: fastMath),
         .executableTarget(name: "dann-dist", dependencies: [

@@ -37,15 +37,39 @@ final class FastKernelTests: XCTestCase {
         }
     }
 
+    /// Winograd's F(2×2, 5×5) at every ISA this CPU runs (AVX2 with 8-wide, AVX-512 with 16-wide channel blocks),
+    /// forward, dW and dx against the Double convolution: "same" layers with even (14) and odd (7, 9) output sides
+    /// (the last tile row and column half outside), a valid one (12 → 8) and a wider border than "same" (pad 3), an
+    /// image-major input, tile blocks cut across images and left ragged (the GEMM's zero rows), several chunks in
+    /// eight dW groups, and 1–4 vectors of columns in the register tiles (channel counts 16…128).
+    func testWinogradConvolutionAgainstNaive() throws {
+        let hardware = Int(ddk_wino_default_isa() > 0 ? ddk_conv_hardware_isa() : 0)
+        guard hardware > 0 else { throw XCTSkip("no AVX2/AVX-512 on this CPU: the Winograd kernels are not used") }
+        for isa in 1...hardware {
+            for (n, c, side, o, pad, imageMajor, chunk) in [
+                (3, 16, 14, 16, 2, false, 1 << 20),       // the seed's second layer, narrowed: 49 tiles per image
+                (5, 32, 7, 128, 2, false, 32 * 25 * 49),  // the third: odd side, one image per chunk, 2 channel blocks
+                (2, 32, 12, 48, 0, false, 1 << 20),       // `small`'s second: valid, 3 vectors of columns
+                (4, 16, 9, 64, 3, true, 16 * 25 * 121),   // image-major, wider border, odd side 11
+                (10, 64, 5, 16, 2, false, 64 * 25 * 25),  // ten one-image chunks in eight dW groups, some adding two
+            ] {
+                checkConvAgainstNaive(n: n, c: c, h: side, w: side, o: o, k: 5, pad: pad, imageMajor: imageMajor,
+                                      chunk: chunk, isa: 0, winograd: isa)
+            }
+        }
+    }
+
     private func checkConvAgainstNaive(n: Int, c: Int, h: Int, w: Int, o: Int, k: Int, pad: Int, imageMajor: Bool,
-                                       chunk: Int, isa: Int, file: StaticString = #filePath, line: UInt = #line) {
+                                       chunk: Int, isa: Int, winograd: Int = 0, file: StaticString = #filePath,
+                                       line: UInt = #line) {
         var rng = TestRandom(41)
         let x = rng.floats(n * c * h * w), weight = rng.floats(o * c * k * k), bias = rng.floats(o)
         let conv = Conv2D(inChannels: c, outChannels: o, height: h, width: w, kernel: k, padding: pad,
                           inputIsImageMajor: imageMajor)
         conv.chunkFloats = chunk
         conv.directISA = isa
-        let label = "c \(c) o \(o) side \(h) k \(k) pad \(pad) chunk \(chunk) isa \(isa)"
+        conv.winogradISA = winograd
+        let label = "c \(c) o \(o) side \(h) k \(k) pad \(pad) chunk \(chunk) isa \(isa) winograd \(winograd)"
         var params = weight + bias, grads = [Float](repeating: .nan, count: params.count)
         let oh = h + 2 * pad - k + 1, ow = w + 2 * pad - k + 1
         let dy = rng.floats(n * o * oh * ow)  // channel-major, as the layer emits
@@ -161,8 +185,9 @@ final class FastKernelTests: XCTestCase {
     func testConvolutionDoesNotDependOnThreadCount() {
         let saved = BLAS.threads
         defer { BLAS.setThreads(saved) }
-        // 4 → 6 channels takes the BLAS paths, 16 → 16 the direct kernels where the CPU has them.
-        for (cin, cout) in [(4, 6), (16, 16)] {
+        // 4 → 6 channels takes the BLAS paths, 16 → 16 the direct kernels where the CPU has them, and with
+        // `winograd` F(2×2, 5×5).
+        for (cin, cout, winograd) in [(4, 6, false), (16, 16, false), (16, 16, true)] {
             let (batch, side) = (13, 10)
             var rng = TestRandom(5)
             let x = rng.floats(batch * cin * side * side), w = rng.floats(cout * cin * 25), bias = rng.floats(cout)
@@ -171,6 +196,7 @@ final class FastKernelTests: XCTestCase {
                 BLAS.setThreads(threads)
                 let conv = Conv2D(inChannels: cin, outChannels: cout, height: side, width: side, kernel: 5, padding: 2)
                 conv.chunkFloats = cin * 25 * side * side   // one image per chunk: 13 chunks, 8 dW groups
+                if !winograd { conv.winogradISA = 0 }
                 var params = w + bias, grads = [Float](repeating: .nan, count: params.count)
                 let out: [Float] = params.withUnsafeMutableBufferPointer { p in
                     grads.withUnsafeMutableBufferPointer { g in
@@ -184,8 +210,8 @@ final class FastKernelTests: XCTestCase {
                 }
                 results.append(out + grads)
             }
-            XCTAssertEqual(results[1], results[0], "2 threads, \(cin) → \(cout)")
-            XCTAssertEqual(results[2], results[0], "3 threads, \(cin) → \(cout)")
+            XCTAssertEqual(results[1], results[0], "2 threads, \(cin) → \(cout), winograd \(winograd)")
+            XCTAssertEqual(results[2], results[0], "3 threads, \(cin) → \(cout), winograd \(winograd)")
             XCTAssertFalse(results[0].contains { $0.isNaN })
         }
     }

@@ -32,8 +32,12 @@ public final class Conv2D: GradientAccumulating {
     /// Instruction set of the direct forward kernel (2 AVX-512, 1 AVX2), or 0 for im2col + BLAS; set by
     /// `DANN_CONV_ISA` or the CPU (`ddk_conv_default_isa`). Tests compare the paths by setting it.
     public var directISA = Int(ddk_conv_default_isa())
+    /// Instruction set of the Winograd F(2×2, 5×5) path for the 5×5 layers it takes (`WinogradConvolution`), or 0
+    /// for none; set by `DANN_CONV_WINOGRAD` or the CPU (`ddk_wino_default_isa`).
+    public var winogradISA = Int(ddk_wino_default_isa())
     /// What a new layer runs: "avx512", "avx2" or "blas" (bench reports it).
     public static var defaultKernelsName: String { ["blas", "avx2", "avx512"][Int(ddk_conv_default_isa())] }
+    private var winogradPath: WinogradConvolution?
     private var weight: UnsafeMutablePointer<Float>!
     private var bias: UnsafeMutablePointer<Float>!
     private var gradWeight: UnsafeMutablePointer<Float>!
@@ -117,10 +121,23 @@ public final class Conv2D: GradientAccumulating {
         }
     }
 
+    /// The Winograd path when `winogradISA` takes this layer.
+    private var winograd: WinogradConvolution? {
+        if winogradPath?.isa != Int32(winogradISA) {
+            winogradPath = WinogradConvolution(geometry: geometry, outChannels: outChannels, isa: winogradISA)
+        }
+        return winogradPath
+    }
+
     public func forward(_ x: UnsafePointer<Float>, batch: Int, context: ForwardContext) -> UnsafePointer<Float> {
         input = x
         let plane = geometry.outPlaneSize, columns = batch * plane, patch = geometry.patchSize
         let plan = plan(batch), s = strides(batch)
+        if let winograd {
+            let y = output.reserve(outChannels * columns)
+            winograd.forward(x, weight: weight, bias: bias, batch: batch, strides: s, plan: plan, into: y)
+            return UnsafePointer(y)
+        }
         let threads = min(Parallel.threads, plan.chunks)
         prepareWorkspaces(threads, plan: plan)
         let y = output.reserve(outChannels * columns)
@@ -194,17 +211,22 @@ public final class Conv2D: GradientAccumulating {
         guard let x = input else { preconditionFailure("Conv2D.backward before forward") }
         let plane = geometry.outPlaneSize, columns = batch * plane, patch = geometry.patchSize
         let plan = plan(batch), s = strides(batch)
-        let groups = min(Conv2D.weightGroups, plan.chunks)
-        let threads = min(Parallel.threads, groups)
-        prepareWorkspaces(threads, plan: plan)
         let dx = needInputGradient ? gradInput.reserve(batch * inputSize) : nil
-        let weightCount = outChannels * patch
-        let partial = groups > 1 ? partialWeights.reserve(groups * weightCount) : gradWeight!
         let accumulate = accumulatesGradients
         Parallel.forRanges(outChannels, work: outChannels * columns) { r in
             Elementwise.rowSums(gradOutput + r.lowerBound * columns, rows: r.count, length: columns, into: gradBias + r.lowerBound,
                                 accumulate: accumulate)
         }
+        if let winograd {
+            winograd.backward(x, gradOutput: gradOutput, batch: batch, strides: s, plan: plan, dx: dx, gradWeight: gradWeight,
+                              accumulate: accumulate)
+            return dx.map { UnsafePointer($0) }
+        }
+        let groups = min(Conv2D.weightGroups, plan.chunks)
+        let threads = min(Parallel.threads, groups)
+        prepareWorkspaces(threads, plan: plan)
+        let weightCount = outChannels * patch
+        let partial = groups > 1 ? partialWeights.reserve(groups * weightCount) : gradWeight!
         let transposed = dx == nil ? nil : transposedShape(plan.imagesPerChunk, threads: threads)
         let weightDirect = weightGradientShape(plan.imagesPerChunk, threads: threads)
         Parallel.forParts(threads) { t in

@@ -1,0 +1,215 @@
+#include "winograd.h"
+#include "vector_transpose.h"
+
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+// G of F(2, 5) for the points 0, 1, −1, 2, −2, ∞ (solved from Aᵀ[(G g) ⊙ (Bᵀ d)] = the correlation g ⋆ d).
+static const double wino_g[6][5] = {
+    {1.0 / 4, 0, 0, 0, 0},
+    {-1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6},
+    {-1.0 / 6, 1.0 / 6, -1.0 / 6, 1.0 / 6, -1.0 / 6},
+    {1.0 / 24, 1.0 / 12, 1.0 / 6, 1.0 / 3, 2.0 / 3},
+    {1.0 / 24, -1.0 / 12, 1.0 / 6, -1.0 / 3, 2.0 / 3},
+    {0, 0, 0, 0, 1},
+};
+
+// Floats of the transform domain's tile blocks (V, M and their gradients) a thread keeps at once: a block of
+// tb tiles holds 36 · tb · (C + O) floats, and ~640 KB of them leave room in a 1–2 MB L2 for the packed input.
+#define WINO_BLOCK_FLOATS (160 * 1024)
+
+typedef struct {
+    ddk_wino_shape s;
+    int c, o;
+    int oh, ow;          // output plane
+    int th, tw;          // tiles per image: rows, columns
+    int py, px;          // packed input plane (zero border; 2·th + 4 rows by 2·tw + 4 columns)
+    int qh, qw;          // the output's (and its gradient's) plane as tiles cover it: 2·th by 2·tw
+    int tiles, tb;       // tiles of the chunk; tiles per block
+    size_t packed_input, packed_gradient, domain_c, domain_o;
+} wino_geometry;
+
+static void wino_plan(const ddk_wino_shape *s, wino_geometry *g) {
+    g->s = *s;
+    g->c = s->channels;
+    g->o = s->out_channels;
+    g->oh = s->height + 2 * s->padding - 4;
+    g->ow = s->width + 2 * s->padding - 4;
+    g->th = (g->oh + 1) / 2;
+    g->tw = (g->ow + 1) / 2;
+    g->py = 2 * g->th + 4;
+    g->px = 2 * g->tw + 4;
+    g->qh = 2 * g->th;
+    g->qw = 2 * g->tw;
+    g->tiles = s->images * g->th * g->tw;
+    int tb = WINO_BLOCK_FLOATS / (36 * (g->c + g->o)) / 12 * 12;
+    const char *override = getenv("DANN_WINO_TB");
+    if (override) tb = atoi(override) / 12 * 12;
+    if (tb < 12) tb = 12;
+    const int all = (g->tiles + 11) / 12 * 12;
+    g->tb = tb < all ? tb : all;
+    g->packed_input = (size_t)s->images * g->py * g->px * g->c;
+    g->packed_gradient = (size_t)s->images * g->qh * g->qw * g->o;
+    g->domain_c = (size_t)36 * g->tb * g->c;
+    g->domain_o = (size_t)36 * g->tb * g->o;
+}
+
+// Pixel offset of tile t's 6×6 input patch in the packed input.
+static inline ptrdiff_t tile_origin(const wino_geometry *g, int t) {
+    const int per = g->th * g->tw, n = t / per, r = t % per;
+    return ((ptrdiff_t)n * g->py + 2 * (r / g->tw)) * g->px + 2 * (r % g->tw);
+}
+
+static inline void tile_position(const wino_geometry *g, int t, int *n, int *oy, int *ox) {
+    const int per = g->th * g->tw, r = t % per;
+    *n = t / per;
+    *oy = 2 * (r / g->tw);
+    *ox = 2 * (r % g->tw);
+}
+
+#ifndef KLOOP
+#define KLOOP _Pragma("clang loop unroll(disable)")
+#endif
+
+#pragma clang attribute push(__attribute__((target("avx512f"))), apply_to = function)
+#define SFX avx512
+#define VW 16
+#define VEC __m512
+#define LOAD _mm512_loadu_ps
+#define STORE _mm512_storeu_ps
+#define SET1 _mm512_set1_ps
+#define ZERO _mm512_setzero_ps
+#define ADD _mm512_add_ps
+#define SUB _mm512_sub_ps
+#define MUL _mm512_mul_ps
+#define FMA _mm512_fmadd_ps
+#define FNMA _mm512_fnmadd_ps
+#define TRANSPOSE transpose_avx512
+// 6 rows × 4 vectors: 24 accumulators, 4 column vectors and a broadcast of 32 registers.
+#define WMR 6
+#define WNV 4
+#include "winograd_tile.inc"
+#undef SFX
+#undef VW
+#undef VEC
+#undef LOAD
+#undef STORE
+#undef SET1
+#undef ZERO
+#undef ADD
+#undef SUB
+#undef MUL
+#undef FMA
+#undef FNMA
+#undef TRANSPOSE
+#undef WMR
+#undef WNV
+#pragma clang attribute pop
+
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#define SFX avx2
+#define VW 8
+#define VEC __m256
+#define LOAD _mm256_loadu_ps
+#define STORE _mm256_storeu_ps
+#define SET1 _mm256_set1_ps
+#define ZERO _mm256_setzero_ps
+#define ADD _mm256_add_ps
+#define SUB _mm256_sub_ps
+#define MUL _mm256_mul_ps
+#define FMA _mm256_fmadd_ps
+#define FNMA _mm256_fnmadd_ps
+#define TRANSPOSE transpose_avx2
+// 4 rows × 3 vectors: 12 accumulators, 3 column vectors and a broadcast of 16 registers.
+#define WMR 4
+#define WNV 3
+#include "winograd_tile.inc"
+#pragma clang attribute pop
+
+static int vector_width(int isa) { return isa == 2 ? 16 : 8; }
+
+int ddk_wino_default_isa(void) {
+    __builtin_cpu_init();
+    const int hardware = __builtin_cpu_supports("avx512f") ? 2
+                         : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+    const char *choice = getenv("DANN_CONV_WINOGRAD");
+    if (choice && choice[0] >= '0' && choice[0] <= '2' && choice[1] == 0)
+        return choice[0] - '0' < hardware ? choice[0] - '0' : hardware;
+    return hardware;
+}
+
+int ddk_wino_supports(const ddk_wino_shape *s, int isa) {
+    if (isa < 1 || isa > 2) return 0;
+    const int vw = vector_width(isa);
+    return s->channels > 0 && s->channels % vw == 0 && s->out_channels > 0 && s->out_channels % vw == 0 &&
+           s->padding >= 0 && s->height + 2 * s->padding >= 5 && s->width + 2 * s->padding >= 5;
+}
+
+size_t ddk_wino_weights_floats(const ddk_wino_shape *s) { return (size_t)36 * s->channels * s->out_channels; }
+
+void ddk_wino_transform_weights(const float *weight, const ddk_wino_shape *s, int o_begin, int o_end, float *u,
+                                float *ut) {
+    const int C = s->channels, O = s->out_channels;
+    for (int o = o_begin; o < o_end; o++)
+        for (int c = 0; c < C; c++) {
+            const float *w = weight + ((size_t)o * C + c) * 25;
+            double half[6][5];   // G w
+            for (int a = 0; a < 6; a++)
+                for (int j = 0; j < 5; j++) {
+                    double sum = 0;
+                    for (int i = 0; i < 5; i++) sum += wino_g[a][i] * w[i * 5 + j];
+                    half[a][j] = sum;
+                }
+            for (int a = 0; a < 6; a++)
+                for (int b = 0; b < 6; b++) {
+                    double sum = 0;
+                    for (int j = 0; j < 5; j++) sum += half[a][j] * wino_g[b][j];
+                    const int xi = a * 6 + b;
+                    u[((size_t)xi * C + c) * O + o] = (float)sum;
+                    ut[((size_t)xi * O + o) * C + c] = (float)sum;
+                }
+        }
+}
+
+void ddk_wino_weight_gradient(const float *du, const ddk_wino_shape *s, int o_begin, int o_end, float *dw, int add) {
+    const int C = s->channels, O = s->out_channels;
+    for (int o = o_begin; o < o_end; o++)
+        for (int c = 0; c < C; c++) {
+            double half[5][6];   // Gᵀ du
+            for (int i = 0; i < 5; i++)
+                for (int b = 0; b < 6; b++) {
+                    double sum = 0;
+                    for (int a = 0; a < 6; a++) sum += wino_g[a][i] * du[((size_t)(a * 6 + b) * C + c) * O + o];
+                    half[i][b] = sum;
+                }
+            float *w = dw + ((size_t)o * C + c) * 25;
+            for (int i = 0; i < 5; i++)
+                for (int j = 0; j < 5; j++) {
+                    double sum = 0;
+                    for (int b = 0; b < 6; b++) sum += half[i][b] * wino_g[b][j];
+                    w[i * 5 + j] = add ? w[i * 5 + j] + (float)sum : (float)sum;
+                }
+        }
+}
+
+size_t ddk_wino_workspace_floats(const ddk_wino_shape *s, int isa, int backward) {
+    (void)isa;
+    wino_geometry g;
+    wino_plan(s, &g);
+    // P, V, M (dM) and Yp (Q); backward adds dV and dP.
+    const size_t forward = g.packed_input + g.domain_c + g.domain_o + g.packed_gradient;
+    return backward ? forward + g.domain_c + g.packed_input : forward;
+}
+
+void ddk_wino_forward(const float *x, const float *u, const float *bias, const ddk_wino_shape *s, int isa, float *y,
+                      float *workspace) {
+    if (isa == 2) wino_forward_avx512(x, u, bias, s, y, workspace);
+    else wino_forward_avx2(x, u, bias, s, y, workspace);
+}
+
+void ddk_wino_backward(const float *x, const float *dy, const float *ut, const ddk_wino_shape *s, int isa, float *dx,
+                       float *du, int add, float *workspace) {
+    if (isa == 2) wino_backward_avx512(x, dy, ut, s, dx, du, add, workspace);
+    else wino_backward_avx2(x, dy, ut, s, dx, du, add, workspace);
+}
