@@ -45,7 +45,7 @@ struct Bench: ParsableCommand {
     private func summary(_ r: Benchmark.Result) -> String {
         func f(_ x: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", x) }
         var lines = [
-            "arch \(r.architecture)  batch \(r.batchSize)+\(r.batchSize)  threads \(r.threads) (\(r.kernels) kernels, conv \(r.convolutionKernels))  steps \(r.steps)",
+            "arch \(r.architecture)  batch \(r.batchSize)+\(r.batchSize)  threads \(r.threads) (\(r.kernels) kernels, conv \(r.convolutionKernels), winograd \(r.winogradKernels))  steps \(r.steps)",
             "  \(f(r.stepSeconds * 1000)) ms/step  \(f(r.imagesPerSecond)) img/s  \(f(r.gflops)) GFLOP/s"
                 + "  (\(f(r.flopsPerStep / 1e9, 2)) GFLOP/step)",
             "  sgemm peak \(f(r.sgemmPeakGFLOPS)) GFLOP/s  fraction of peak \(f(r.fractionOfPeak, 3))",

@@ -63,6 +63,22 @@ final class BLASKernelsTests: XCTestCase {
         XCTAssertEqual(try kernels("2"), avx512 ? "avx512" : avx2 ? "avx2" : "blas")
     }
 
+    /// The 5×5 layers' Winograd path runs the best ISA the CPU has (AVX2 too: there it beats im2col + BLAS, unlike
+    /// the direct kernels), and DANN_CONV_WINOGRAD chooses within it or turns it off.
+    func testWinogradKernelsFollowTheCPU() throws {
+        let flags = BLASKernels.cpuFlags(cpuinfo: try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))
+        func kernels(_ choice: String?) throws -> String {
+            var environment = ChildProcess.environmentWithoutLauncher()
+            environment["DANN_CONV_WINOGRAD"] = choice
+            return try XCTUnwrap(try tinyBench(environment)["winograd_kernels"] as? String)
+        }
+        let avx512 = flags.contains("avx512f"), avx2 = flags.contains("avx2") && flags.contains("fma")
+        XCTAssertEqual(try kernels(nil), avx512 ? "avx512" : avx2 ? "avx2" : "off")
+        XCTAssertEqual(try kernels("0"), "off")
+        XCTAssertEqual(try kernels("1"), avx2 ? "avx2" : "off")
+        XCTAssertEqual(try kernels("2"), avx512 ? "avx512" : avx2 ? "avx2" : "off")
+    }
+
     /// `dann-dist bench --json` of one 4 + 4 step of `small` under `environment`.
     private func tinyBench(_ environment: [String: String]) throws -> [String: Any] {
         let result = try ChildProcess.run(try ChildProcess.executable(),

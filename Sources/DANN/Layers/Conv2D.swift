@@ -37,6 +37,8 @@ public final class Conv2D: GradientAccumulating {
     public var winogradISA = Int(ddk_wino_default_isa())
     /// What a new layer runs: "avx512", "avx2" or "blas" (bench reports it).
     public static var defaultKernelsName: String { ["blas", "avx2", "avx512"][Int(ddk_conv_default_isa())] }
+    /// What a new layer's Winograd path runs: "avx512", "avx2" or "off".
+    public static var defaultWinogradName: String { ["off", "avx2", "avx512"][Int(ddk_wino_default_isa())] }
     private var winogradPath: WinogradConvolution?
     private var weight: UnsafeMutablePointer<Float>!
     private var bias: UnsafeMutablePointer<Float>!

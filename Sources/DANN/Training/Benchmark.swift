@@ -55,6 +55,8 @@ public enum Benchmark {
         public var kernels: String = BLASKernels.loaded
         /// The convolutions' kernels: "avx512"/"avx2" (direct, Sources/CConvKernels) or "blas" (im2col + sgemm).
         public var convolutionKernels: String = Conv2D.defaultKernelsName
+        /// The 5×5 layers' Winograd kernels: "avx512", "avx2" or "off" (see `WinogradConvolution`).
+        public var winogradKernels: String = Conv2D.defaultWinogradName
         /// Mean wall time of one timed step.
         public var stepSeconds: Double
         /// 2B images (source + target) per step over the step time.
@@ -210,7 +212,7 @@ public enum Benchmark {
 extension Benchmark.Result: Encodable {
     private enum CodingKeys: String, CodingKey {
         case architecture = "arch", batchSize = "batch_size", steps, threads, kernels = "blas_kernels"
-        case convolutionKernels = "conv_kernels"
+        case convolutionKernels = "conv_kernels", winogradKernels = "winograd_kernels"
         case imagesPerSecond = "images_per_s", stepSeconds = "step_s", flopsPerStep = "flops_per_step", gflops
         case sgemmPeakGFLOPS = "sgemm_peak_gflops", fractionOfPeak = "fraction_of_peak"
         case phases = "phases_ms", layers = "layers_ms", parameters
@@ -233,6 +235,7 @@ extension Benchmark.Result: Encodable {
         try container.encode(threads, forKey: .threads)
         try container.encode(kernels, forKey: .kernels)
         try container.encode(convolutionKernels, forKey: .convolutionKernels)
+        try container.encode(winogradKernels, forKey: .winogradKernels)
         // encode, not encodeIfPresent: nil is written as null, so every key is always there.
         try container.encode(number(imagesPerSecond), forKey: .imagesPerSecond)
         try container.encode(number(stepSeconds), forKey: .stepSeconds)
