@@ -1,5 +1,4 @@
 #include "conv_kernels.h"
-#include "vector_transpose.h"
 
 #include <immintrin.h>
 #include <stdlib.h>
@@ -40,19 +39,12 @@ static inline __attribute__((always_inline)) void copy_avx512(const float *a, fl
     }
 }
 #define COPY copy_avx512
-#define TRANSPOSE transpose_avx512
 // dW tiles: at most 8 k-rows, because each row is a pointer into the input held in a general register: with
 // 12 (2 × 12 accumulators) the pointers spilled and the 32-channel first layer of `small` ran at 44–50 GFLOP/s,
 // with 8 at 88–116; the 64-channel first layer of `seed` went from 78–91 (6 rows) to 124–130 (5) on good runs.
 #define WROWS(mv) ((mv) == 4 ? 5 : 8)
 #define WVECTORS 4
-#define SFX avx512
-#define VW 16
-#define VEC __m512
-#define LOAD _mm512_loadu_ps
-#define STORE _mm512_storeu_ps
-#define SET1 _mm512_set1_ps
-#define FMA _mm512_fmadd_ps
+#include "isa_avx512.h"
 #define NR NR_AVX512
 #define MV MV_AVX512
 #define KC KC_AVX512
@@ -71,17 +63,10 @@ static inline __attribute__((always_inline)) void copy_avx2(const float *a, floa
     }
 }
 #define COPY copy_avx2
-#define TRANSPOSE transpose_avx2
 // dW tiles: 10 or 8 accumulators (of 16 registers); at most 8 row pointers, as for AVX-512.
 #define WROWS(mv) ((mv) >= 2 ? 5 : 8)
 #define WVECTORS 2
-#define SFX avx2
-#define VW 8
-#define VEC __m256
-#define LOAD _mm256_loadu_ps
-#define STORE _mm256_storeu_ps
-#define SET1 _mm256_set1_ps
-#define FMA _mm256_fmadd_ps
+#include "isa_avx2.h"
 #define NR NR_AVX2
 #define MV MV_AVX2
 #define KC KC_AVX2

@@ -1,5 +1,6 @@
 #include "winograd.h"
-#include "vector_transpose.h"
+
+#include "conv_kernels.h"
 
 #include <immintrin.h>
 #include <stdlib.h>
@@ -73,54 +74,15 @@ static inline void tile_position(const wino_geometry *g, int t, int *n, int *oy,
 #endif
 
 #pragma clang attribute push(__attribute__((target("avx512f"))), apply_to = function)
-#define SFX avx512
-#define VW 16
-#define VEC __m512
-#define LOAD _mm512_loadu_ps
-#define STORE _mm512_storeu_ps
-#define SET1 _mm512_set1_ps
-#define ZERO _mm512_setzero_ps
-#define ADD _mm512_add_ps
-#define SUB _mm512_sub_ps
-#define MUL _mm512_mul_ps
-#define FMA _mm512_fmadd_ps
-#define FNMA _mm512_fnmadd_ps
-#define TRANSPOSE transpose_avx512
+#include "isa_avx512.h"
 // 6 rows × 4 vectors: 24 accumulators, 4 column vectors and a broadcast of 32 registers.
 #define WMR 6
 #define WNV 4
 #include "winograd_tile.inc"
-#undef SFX
-#undef VW
-#undef VEC
-#undef LOAD
-#undef STORE
-#undef SET1
-#undef ZERO
-#undef ADD
-#undef SUB
-#undef MUL
-#undef FMA
-#undef FNMA
-#undef TRANSPOSE
-#undef WMR
-#undef WNV
 #pragma clang attribute pop
 
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
-#define SFX avx2
-#define VW 8
-#define VEC __m256
-#define LOAD _mm256_loadu_ps
-#define STORE _mm256_storeu_ps
-#define SET1 _mm256_set1_ps
-#define ZERO _mm256_setzero_ps
-#define ADD _mm256_add_ps
-#define SUB _mm256_sub_ps
-#define MUL _mm256_mul_ps
-#define FMA _mm256_fmadd_ps
-#define FNMA _mm256_fnmadd_ps
-#define TRANSPOSE transpose_avx2
+#include "isa_avx2.h"
 // 4 rows × 3 vectors: 12 accumulators, 3 column vectors and a broadcast of 16 registers.
 #define WMR 4
 #define WNV 3
@@ -130,9 +92,7 @@ static inline void tile_position(const wino_geometry *g, int t, int *n, int *oy,
 static int vector_width(int isa) { return isa == 2 ? 16 : 8; }
 
 int ddk_wino_default_isa(void) {
-    __builtin_cpu_init();
-    const int hardware = __builtin_cpu_supports("avx512f") ? 2
-                         : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+    const int hardware = ddk_conv_hardware_isa();
     const char *choice = getenv("DANN_CONV_WINOGRAD");
     if (choice && choice[0] >= '0' && choice[0] <= '2' && choice[1] == 0)
         return choice[0] - '0' < hardware ? choice[0] - '0' : hardware;

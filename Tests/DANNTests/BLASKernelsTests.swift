@@ -51,11 +51,7 @@ final class BLASKernelsTests: XCTestCase {
     /// elsewhere, and DANN_CONV_ISA chooses within what the CPU has.
     func testConvolutionKernelsFollowTheCPU() throws {
         let flags = BLASKernels.cpuFlags(cpuinfo: try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))
-        func kernels(_ choice: String?) throws -> String {
-            var environment = ChildProcess.environmentWithoutLauncher()
-            environment["DANN_CONV_ISA"] = choice
-            return try XCTUnwrap(try tinyBench(environment)["conv_kernels"] as? String)
-        }
+        func kernels(_ choice: String?) throws -> String { try benchKey("conv_kernels", with: "DANN_CONV_ISA", choice) }
         let avx512 = flags.contains("avx512f"), avx2 = flags.contains("avx2") && flags.contains("fma")
         XCTAssertEqual(try kernels(nil), avx512 ? "avx512" : "blas")
         XCTAssertEqual(try kernels("0"), "blas")
@@ -67,16 +63,19 @@ final class BLASKernelsTests: XCTestCase {
     /// the direct kernels), and DANN_CONV_WINOGRAD chooses within it or turns it off.
     func testWinogradKernelsFollowTheCPU() throws {
         let flags = BLASKernels.cpuFlags(cpuinfo: try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))
-        func kernels(_ choice: String?) throws -> String {
-            var environment = ChildProcess.environmentWithoutLauncher()
-            environment["DANN_CONV_WINOGRAD"] = choice
-            return try XCTUnwrap(try tinyBench(environment)["winograd_kernels"] as? String)
-        }
+        func kernels(_ choice: String?) throws -> String { try benchKey("winograd_kernels", with: "DANN_CONV_WINOGRAD", choice) }
         let avx512 = flags.contains("avx512f"), avx2 = flags.contains("avx2") && flags.contains("fma")
         XCTAssertEqual(try kernels(nil), avx512 ? "avx512" : avx2 ? "avx2" : "off")
         XCTAssertEqual(try kernels("0"), "off")
         XCTAssertEqual(try kernels("1"), avx2 ? "avx2" : "off")
         XCTAssertEqual(try kernels("2"), avx512 ? "avx512" : avx2 ? "avx2" : "off")
+    }
+
+    /// `key` of `tinyBench`'s report with the environment variable `variable` set to `choice` (or unset).
+    private func benchKey(_ key: String, with variable: String, _ choice: String?) throws -> String {
+        var environment = ChildProcess.environmentWithoutLauncher()
+        environment[variable] = choice
+        return try XCTUnwrap(try tinyBench(environment)[key] as? String)
     }
 
     /// `dann-dist bench --json` of one 4 + 4 step of `small` under `environment`.
