@@ -230,8 +230,9 @@ final class FastKernelTests: XCTestCase {
     }
 
     /// 3×3 stride-2 windows (the seed networks' pooling) whose rows are wide enough for the eight-wide
-    /// interior path, padded and not, on small integers (ties, and rows of all-negative values under
-    /// rectify) against the naive first-maximum definition: values and argmax.
+    /// path, padded and not (with padding 1 the top row's windows, and for odd heights the bottom row's, are
+    /// clipped to two rows), on small integers (ties, and rows of all-negative values under rectify) against the
+    /// naive first-maximum definition: values and argmax.
     func testMaxPool3x3Stride2VectorPathAgainstNaive() {
         for (h, w, pad) in [(28, 28, 1), (14, 18, 1), (9, 31, 1), (11, 40, 0), (7, 17, 0)] {
             let planes = 3

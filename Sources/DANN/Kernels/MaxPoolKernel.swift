@@ -23,11 +23,18 @@ public enum MaxPoolKernel {
             for oy in 0..<oh {
                 let y0 = oy * g.stride - g.padding
                 let rowInside = oy >= oy0 && oy < oy1
-                // 3×3 windows at stride 2 (the seed networks): the inside of the row eight outputs at a time.
-                let vectorized = rowInside && k == 3 && g.stride == 2 && ox1 - ox0 >= 8
-                if vectorized {
-                    interior3x3s2(src, width: w, y0: y0, padding: g.padding, columns: ox0..<ox1,
+                // 3×3 windows at stride 2 (the seed networks): the columns whose windows lie inside the plane's
+                // width eight outputs at a time, in the top and bottom rows too (their window rows clipped).
+                let vectorized = k == 3 && g.stride == 2 && ox1 - ox0 >= 8
+                if vectorized && rowInside {
+                    // A literal row count, so that the inlined copy unrolls its row loop (a variable one ran 1.4×
+                    // slower on the seed's first pooling).
+                    interior3x3s2(src, width: w, top: y0, rows: 3, padding: g.padding, columns: ox0..<ox1,
                                   output: dst + oy * ow, argmax: arg + oy * ow, rectify: rectify)
+                } else if vectorized {
+                    let top = max(y0, 0)
+                    interior3x3s2(src, width: w, top: top, rows: min(y0 + 3, g.height) - top, padding: g.padding,
+                                  columns: ox0..<ox1, output: dst + oy * ow, argmax: arg + oy * ow, rectify: rectify)
                 }
                 for ox in 0..<ow where !(vectorized && ox >= ox0 && ox < ox1) {
                     let x0 = ox * g.stride - g.padding
@@ -68,12 +75,13 @@ public enum MaxPoolKernel {
         }
     }
 
-    /// Outputs `columns` of one row of 3×3 stride-2 windows that lie inside the plane (window rows y0…y0+2):
-    /// eight at a time (the last group overlaps: same values again), each window row's three candidates the
-    /// even and odd lanes of two 16-float loads, compared in row-major order (first maximum wins).
+    /// Outputs `columns` of one row of 3×3 stride-2 windows whose columns lie inside the plane, over the `rows`
+    /// plane rows from `top` (3, or fewer where the padding clips the window): eight at a time (the last group
+    /// overlaps: same values again), each window row's three candidates the even and odd lanes of two 16-float
+    /// loads, compared in row-major order (first maximum wins; padding, −∞, never does).
     @inline(__always)
     static func interior3x3s2(
-        _ src: UnsafePointer<Float>, width w: Int, y0: Int, padding: Int, columns: Range<Int>,
+        _ src: UnsafePointer<Float>, width w: Int, top: Int, rows: Int, padding: Int, columns: Range<Int>,
         output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>, rectify: Bool
     ) {
         let lanes = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14), zero = SIMD8<Float>()
@@ -82,10 +90,10 @@ public enum MaxPoolKernel {
             ox = min(ox, columns.upperBound - 8)
             let x0 = 2 * ox - padding
             // a: columns x0 … x0+15, b: x0+1 … x0+16 (never past the window's last column).
-            var row = src + y0 * w + x0
+            var row = src + top * w + x0
             var a = UnsafeRawPointer(row).loadUnaligned(as: SIMD16<Float>.self)
             var b = UnsafeRawPointer(row + 1).loadUnaligned(as: SIMD16<Float>.self)
-            var first = lanes &+ Int32(y0 * w + x0)
+            var first = lanes &+ Int32(top * w + x0)
             var best = a.evenHalf, index = first
             @inline(__always) func consider(_ candidate: SIMD8<Float>, _ at: SIMD8<Int32>) {
                 let better = candidate .> best
@@ -94,7 +102,7 @@ public enum MaxPoolKernel {
             }
             consider(a.oddHalf, first &+ 1)
             consider(b.oddHalf, first &+ 2)
-            for _ in 1..<3 {
+            for _ in 1..<rows {
                 row += w
                 first &+= Int32(w)
                 a = UnsafeRawPointer(row).loadUnaligned(as: SIMD16<Float>.self)
