@@ -39,7 +39,9 @@ public final class Conv2D: GradientAccumulating {
     public static var defaultKernelsName: String { ["blas", "avx2", "avx512"][Int(ddk_conv_default_isa())] }
     /// What a new layer's Winograd path runs: "avx512", "avx2" or "off".
     public static var defaultWinogradName: String { ["off", "avx2", "avx512"][Int(ddk_wino_default_isa())] }
-    private var winogradPath: WinogradConvolution?
+    /// The Winograd path decided for `winogradISA` (nil inside: the layer is not one it takes), kept so that the
+    /// decision, and the path's buffers, are made once.
+    private var winogradPath: (isa: Int, path: WinogradConvolution?)?
     private var weight: UnsafeMutablePointer<Float>!
     private var bias: UnsafeMutablePointer<Float>!
     private var gradWeight: UnsafeMutablePointer<Float>!
@@ -125,10 +127,10 @@ public final class Conv2D: GradientAccumulating {
 
     /// The Winograd path when `winogradISA` takes this layer.
     private var winograd: WinogradConvolution? {
-        if winogradPath?.isa != Int32(winogradISA) {
-            winogradPath = WinogradConvolution(geometry: geometry, outChannels: outChannels, isa: winogradISA)
+        if winogradPath?.isa != winogradISA {
+            winogradPath = (winogradISA, WinogradConvolution(geometry: geometry, outChannels: outChannels, isa: winogradISA))
         }
-        return winogradPath
+        return winogradPath?.path
     }
 
     public func forward(_ x: UnsafePointer<Float>, batch: Int, context: ForwardContext) -> UnsafePointer<Float> {
