@@ -114,7 +114,8 @@ def main():
     result = {'arch': a.arch, 'threads': a.threads, 'batch_size': b, 'steps': a.steps, 'step_s': seconds,
               'cpu_step_s': cpu_seconds,
               'images_per_s': 2 * b / seconds, 'torch': torch.__version__,
-              'mkldnn': torch.backends.mkldnn.is_available(), 'mkl': torch.backends.mkl.is_available()}
+              'mkldnn': torch.backends.mkldnn.is_available(), 'mkl': torch.backends.mkl.is_available(),
+              'aten_isa': torch.backends.cpu.get_cpu_capability()}
     if a.json:
         print(json.dumps(result))
     else:

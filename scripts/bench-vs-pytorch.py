@@ -5,11 +5,15 @@ machine's background load hits both alike. For each network, ROUNDS pairs: `dann
 ratio (the figure to quote), with the CPU model.
 
     scripts/bench-vs-pytorch.py [--python PY] [--bin .build/release/dann-dist] [--threads 2] [--rounds 4]
-                                [--steps 10] [--archs small,small-bn,seed,seed-bn] [--markdown]
+                                [--steps 10] [--archs small,small-bn,seed,seed-bn] [--markdown] [--isa avx2]
 
 PY is a Python with torch installed (e.g. a venv's bin/python after `pip install torch`). With --cpu-clock
 (one thread only) both sides are timed by CPU time — dann-dist's `--thread-clock`, PyTorch's process time —
 which leaves out the time other processes or the hypervisor held the core: steady on a shared machine.
+
+--isa avx2 holds both sides to AVX2 + FMA on an AVX-512 CPU, a stand-in for an AVX2-only CPU such as the AMD
+EPYC: dann-dist with OpenBLAS's Haswell kernels and the kernel choices it makes where AVX-512 is missing,
+PyTorch with ATen, oneDNN and MKL capped at AVX2. The figures are the AVX-512 core's, not the EPYC's.
 """
 import argparse, json, os, statistics, subprocess, sys
 
@@ -24,6 +28,7 @@ p.add_argument('--batch-size', default='128')
 p.add_argument('--archs', default='small,small-bn,seed,seed-bn')
 p.add_argument('--markdown', action='store_true')
 p.add_argument('--cpu-clock', action='store_true')
+p.add_argument('--isa', choices=['native', 'avx2'], default='native')
 a = p.parse_args()
 if a.cpu_clock and a.threads != '1':
     sys.exit('bench-vs-pytorch.py: --cpu-clock needs --threads 1')
@@ -44,21 +49,33 @@ def cpu():
     return f'{model} (family {family} model {number}, {isa}, {os.cpu_count()} CPUs)'
 
 
-def run(command):
-    return json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+# What each side would choose on a CPU without AVX-512: dann-dist's direct convolution kernels are off there
+# (DANN_CONV_ISA=0) and its Winograd kernels AVX2 (=1); OpenBLAS's Zen kernels are its Haswell ones.
+avx2_env = {'ours': {'OPENBLAS_CORETYPE': 'Haswell', 'DANN_CONV_ISA': '0', 'DANN_CONV_WINOGRAD': '1'},
+            'theirs': {'ATEN_CPU_CAPABILITY': 'avx2', 'ONEDNN_MAX_CPU_ISA': 'AVX2', 'MKL_ENABLE_INSTRUCTIONS': 'AVX2'}}
+
+
+def run(command, side):
+    env = dict(os.environ, **(avx2_env[side] if a.isa == 'avx2' else {}))
+    return json.loads(subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout)
 
 
 clock = 'CPU time per step' if a.cpu_clock else 'wall time per step'
-print(f'CPU: {cpu()}; threads {a.threads}; batch {a.batch_size}+{a.batch_size}; {a.rounds} alternating rounds; {clock}')
+held = '; held to AVX2 (--isa avx2)' if a.isa == 'avx2' else ''
+print(f'CPU: {cpu()}{held}; threads {a.threads}; batch {a.batch_size}+{a.batch_size}; {a.rounds} alternating rounds; {clock}')
 rows = []
 for arch in a.archs.split(','):
     ours, theirs = [], []
     for _ in range(a.rounds):
         mine = run([a.bin, 'bench', '--arch', arch, '--threads', a.threads, '--batch-size', a.batch_size,
-                    '--steps', a.steps, '--warmup', '2', '--peak-size', '0', '--json'] + (['--thread-clock'] if a.cpu_clock else []))
+                    '--steps', a.steps, '--warmup', '2', '--peak-size', '0', '--json'] + (['--thread-clock'] if a.cpu_clock else []), 'ours')
+        if a.isa == 'avx2' and (mine['blas_kernels'], mine['winograd_kernels']) != ('Haswell', 'avx2'):
+            sys.exit(f"bench-vs-pytorch.py: dann-dist ran {mine['blas_kernels']}/{mine['winograd_kernels']}, not AVX2")
         ours.append(mine['images_per_s'])
         torch_run = run([a.python, os.path.join(here, 'bench-pytorch.py'), '--arch', arch, '--threads', a.threads,
-                         '--batch-size', a.batch_size, '--steps', a.steps, '--json'])
+                         '--batch-size', a.batch_size, '--steps', a.steps, '--json'], 'theirs')
+        if a.isa == 'avx2' and torch_run['aten_isa'] != 'AVX2':
+            sys.exit(f"bench-vs-pytorch.py: PyTorch ran {torch_run['aten_isa']}, not AVX2")
         theirs.append(2 * int(a.batch_size) / torch_run['cpu_step_s'] if a.cpu_clock else torch_run['images_per_s'])
     ratios = [o / t for o, t in zip(ours, theirs)]
     rows.append((arch, ours, theirs, ratios))
