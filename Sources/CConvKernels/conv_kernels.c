@@ -85,7 +85,10 @@ int ddk_conv_default_isa(void) {
     const char *choice = getenv("DANN_CONV_ISA");
     if (choice && choice[0] >= '0' && choice[0] <= '2' && choice[1] == 0)
         return choice[0] - '0' < hardware ? choice[0] - '0' : hardware;
-    return hardware == 2 ? 2 : 0;
+    // AVX2 too: with the 5×5 multi-channel layers on the Winograd path, what the direct kernels take is the
+    // 3-channel first layers, where they beat im2col + OpenBLAS's Haswell kernels (Xeon's AVX2 units, `small`'s
+    // first layer 22 → 18 ms forward, 29 → 16 ms backward).
+    return hardware;
 }
 
 static int rows(int isa) { return isa == 2 ? NR_AVX512 : NR_AVX2; }

@@ -47,20 +47,20 @@ final class BLASKernelsTests: XCTestCase {
         XCTAssertEqual(try kernels(environment), "Prescott")
     }
 
-    /// The convolutions run the direct AVX-512 kernels exactly where /proc/cpuinfo lists avx512f, im2col + BLAS
-    /// elsewhere, and DANN_CONV_ISA chooses within what the CPU has.
+    /// The convolutions run the direct kernels of the best ISA /proc/cpuinfo lists (AVX-512F, else AVX2 + FMA),
+    /// im2col + BLAS on a CPU with neither, and DANN_CONV_ISA chooses within what the CPU has.
     func testConvolutionKernelsFollowTheCPU() throws {
         let flags = BLASKernels.cpuFlags(cpuinfo: try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))
         func kernels(_ choice: String?) throws -> String { try benchKey("conv_kernels", with: "DANN_CONV_ISA", choice) }
         let avx512 = flags.contains("avx512f"), avx2 = flags.contains("avx2") && flags.contains("fma")
-        XCTAssertEqual(try kernels(nil), avx512 ? "avx512" : "blas")
+        XCTAssertEqual(try kernels(nil), avx512 ? "avx512" : avx2 ? "avx2" : "blas")
         XCTAssertEqual(try kernels("0"), "blas")
         XCTAssertEqual(try kernels("1"), avx2 ? "avx2" : "blas")
         XCTAssertEqual(try kernels("2"), avx512 ? "avx512" : avx2 ? "avx2" : "blas")
     }
 
-    /// The 5×5 layers' Winograd path runs the best ISA the CPU has (AVX2 too: there it beats im2col + BLAS, unlike
-    /// the direct kernels), and DANN_CONV_WINOGRAD chooses within it or turns it off.
+    /// The 5×5 layers' Winograd path runs the best ISA the CPU has (AVX2 too: there it beats im2col + BLAS), and
+    /// DANN_CONV_WINOGRAD chooses within it or turns it off.
     func testWinogradKernelsFollowTheCPU() throws {
         let flags = BLASKernels.cpuFlags(cpuinfo: try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))
         func kernels(_ choice: String?) throws -> String { try benchKey("winograd_kernels", with: "DANN_CONV_WINOGRAD", choice) }
