@@ -16,7 +16,8 @@ final class BatchNormTests: XCTestCase {
 
     func checkGradients(channelMajor: Bool, sourceRows: Int, backwardRows: Int? = nil,
                         file: StaticString = #filePath, line: UInt = #line) {
-        let (c, n, plane) = channelMajor ? (3, 5, 6) : (4, 6, 1)
+        // 11 pixels a plane: one eight-lane block of the plane loops and a scalar tail.
+        let (c, n, plane) = channelMajor ? (3, 5, 11) : (4, 6, 1)
         var rng = TestRandom(channelMajor ? 21 : 22)
         // An offset mean per channel: the variance must survive it (no E[x²] − E[x]² cancellation).
         let x = rng.floats(n * c * plane).enumerated().map { $0.element * 2 + 3 }
@@ -103,7 +104,7 @@ final class BatchNormTests: XCTestCase {
     /// Two "ranks" on two threads, each holding half of the batch and exchanging sums through `reduceSums`,
     /// normalise exactly as one process holding the whole batch, and their input gradients match it too.
     func testGlobalStatisticsThroughReduceSums() {
-        let (c, plane) = (3, 4)
+        let (c, plane) = (3, 12)   // an eight-lane block and a tail in every plane loop
         var rng = TestRandom(24)
         let whole = rng.floats(4 * c * plane).map { $0 + 0.5 }   // channel-major, rows 0–1 source, 2–3 target
         let dyWhole = rng.floats(4 * c * plane)
@@ -127,6 +128,25 @@ final class BatchNormTests: XCTestCase {
         }
         let single = run(BatchNorm(channels: c, layout: .channelMajor(plane: plane)), x: whole, dy: dyWhole, batch: 4,
                          split: DomainSplit(localSource: 2, globalSource: 2, globalTarget: 2))
+
+        // The one process against the formula in Double: dx = γσ⁻¹(dy − mean dy − x̂ · mean(dy·x̂)) per (channel, domain).
+        var dxRef = [Double](repeating: 0, count: whole.count)
+        for ch in 0..<c {
+            for domain in [[0, 1], [2, 3]] {
+                let at = domain.flatMap { n in (0..<plane).map { (ch * 4 + n) * plane + $0 } }
+                let k = Double(at.count)
+                let mean = at.reduce(0.0) { $0 + Double(whole[$1]) } / k
+                let variance = at.reduce(0.0) { $0 + (Double(whole[$1]) - mean) * (Double(whole[$1]) - mean) } / k
+                let inv = 1 / (variance + 1e-5).squareRoot()
+                let xhat = at.map { (Double(whole[$0]) - mean) * inv }
+                let meanDy = at.reduce(0.0) { $0 + Double(dyWhole[$1]) } / k
+                let meanDyXhat = zip(at, xhat).reduce(0.0) { $0 + Double(dyWhole[$1.0]) * $1.1 } / k
+                for (i, index) in at.enumerated() {
+                    dxRef[index] = Double(gamma[ch]) * inv * (Double(dyWhole[index]) - meanDy - xhat[i] * meanDyXhat)
+                }
+            }
+        }
+        XCTAssertLessThan(relativeError(single.dx.map(Double.init), dxRef), 1e-5, "input gradient against the Double formula")
 
         // Rank 0 holds source row 0 and target row 2; rank 1 source row 1 and target row 3.
         let exchange = TwoPartySum()

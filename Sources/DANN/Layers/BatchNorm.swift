@@ -399,8 +399,9 @@ public final class BatchNorm: GradientAccumulating {
     }
 
     // MARK: Plane loops
-    // Eight lanes at a time with the scalar loop's operations in its order (no fused multiply-add), so the
-    // results are those of the scalar loop bit for bit; the loops over planes ran scalar (~3 ns an element).
+    // Eight lanes at a time, each lane with the scalar tail's operations in its order (no fused multiply-add), so
+    // every element gets the same bits either way (`seed-bn`'s first batch norm, one thread: 40 → 30 ms forward,
+    // 33 → 25 ms backward, with the one-process passes).
 
     /// y = x · scale + shift.
     @inline(__always)
