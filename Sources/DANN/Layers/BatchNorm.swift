@@ -138,6 +138,50 @@ public final class BatchNorm: GradientAccumulating {
         }
     }
 
+    // Channel c's planes in domain d's rows (conv layers), for the one-process and the multi-pass paths alike.
+
+    /// Σ x.
+    private func planeSum(_ x: UnsafePointer<Float>, channel c: Int, domain d: Int, batch: Int) -> Double {
+        let (cs, rs) = strides(batch)
+        var total = 0.0
+        for n in rows(d, batch: batch) { total += Elementwise.blockSum(x + c * cs + n * rs, count: plane) }
+        return total
+    }
+
+    /// Σ (x − mean)².
+    private func planeSquares(_ x: UnsafePointer<Float>, channel c: Int, domain d: Int, batch: Int, mean: Float) -> Double {
+        let (cs, rs) = strides(batch)
+        var total = 0.0
+        for n in rows(d, batch: batch) { total += BatchNorm.centredSquares(x + c * cs + n * rs, count: plane, mean: mean) }
+        return total
+    }
+
+    /// x̂ and y of pass 3.
+    private func normalizePlanes(_ x: UnsafePointer<Float>, xhat: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>,
+                                 channel c: Int, domain d: Int, batch: Int, mean: Float, inverseStd: Float) {
+        let (cs, rs) = strides(batch)
+        for n in rows(d, batch: batch) {
+            let base = c * cs + n * rs
+            BatchNorm.normalize(x + base, xhat: xhat + base, y: y + base, count: plane, mean: mean, inverseStd: inverseStd,
+                                gamma: gamma[c], beta: beta[c])
+        }
+    }
+
+    /// dx from the domain's (global) Σ dy and Σ dy·x̂.
+    private func inputGradientPlanes(_ dy: UnsafePointer<Float>, xhat: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>,
+                                     channel c: Int, domain d: Int, batch: Int, sumDy: Double, sumDyXhat: Double) {
+        let count = globalCount(d)
+        guard count > 0 else { return }
+        let (cs, rs) = strides(batch)
+        let a = gamma[c] * inverseStd.pointer[2 * c + d]
+        let meanDy = Float(sumDy / count), meanDyXhat = Float(sumDyXhat / count)
+        for n in rows(d, batch: batch) {
+            let base = c * cs + n * rs
+            BatchNorm.inputGradient(dy + base, xhat: xhat + base, into: dx + base, count: plane, factor: a,
+                                    meanDy: meanDy, meanDyXhat: meanDyXhat)
+        }
+    }
+
     // MARK: Forward
 
     public func forward(_ x: UnsafePointer<Float>, batch: Int, context: ForwardContext) -> UnsafePointer<Float> {
@@ -185,22 +229,14 @@ public final class BatchNorm: GradientAccumulating {
         if onePass {
             eachChannel(batch: batch) { c in
                 for d in 0..<2 {
-                    var total = 0.0
-                    for n in rows(d, batch: batch) { total += Elementwise.blockSum(x + c * cs + n * rs, count: p) }
+                    let total = planeSum(x, channel: c, domain: d, batch: batch), count = globalCount(d)
                     s[2 * c + d] = total
-                    let count = globalCount(d)
                     let mu = Float(count > 0 ? total / count : 0)
-                    m[2 * c + d] = mu
-                    var squares = 0.0
-                    for n in rows(d, batch: batch) { squares += BatchNorm.centredSquares(x + c * cs + n * rs, count: p, mean: mu) }
+                    let squares = planeSquares(x, channel: c, domain: d, batch: batch, mean: mu)
                     sq[2 * c + d] = squares
                     guard count > 0 else { continue }
                     let is_ = Float(1 / (squares / count + BatchNorm.epsilon).squareRoot())
-                    for n in rows(d, batch: batch) {
-                        let base = c * cs + n * rs
-                        BatchNorm.normalize(x + base, xhat: xhat + base, y: y + base, count: p, mean: mu, inverseStd: is_,
-                                            gamma: gamma[c], beta: beta[c])
-                    }
+                    normalizePlanes(x, xhat: xhat, y: y, channel: c, domain: d, batch: batch, mean: mu, inverseStd: is_)
                 }
             }
         } else {
@@ -214,11 +250,7 @@ public final class BatchNorm: GradientAccumulating {
                 }
             } else {
                 eachChannel(batch: batch) { c in
-                    for d in 0..<2 {
-                        var total = 0.0
-                        for n in rows(d, batch: batch) { total += Elementwise.blockSum(x + c * cs + n * rs, count: p) }
-                        s[2 * c + d] = total
-                    }
+                    for d in 0..<2 { s[2 * c + d] = planeSum(x, channel: c, domain: d, batch: batch) }
                 }
             }
             reduceSums?(s, 2 * channels)
@@ -234,11 +266,7 @@ public final class BatchNorm: GradientAccumulating {
                 }
             } else {
                 eachChannel(batch: batch) { c in
-                    for d in 0..<2 {
-                        var total = 0.0
-                        for n in rows(d, batch: batch) { total += BatchNorm.centredSquares(x + c * cs + n * rs, count: p, mean: m[2 * c + d]) }
-                        sq[2 * c + d] = total
-                    }
+                    for d in 0..<2 { sq[2 * c + d] = planeSquares(x, channel: c, domain: d, batch: batch, mean: m[2 * c + d]) }
                 }
             }
             reduceSums?(sq, 2 * channels)
@@ -278,12 +306,8 @@ public final class BatchNorm: GradientAccumulating {
         }
         eachChannel(batch: batch) { c in
             for d in 0..<2 {
-                let mu = m[2 * c + d], is_ = inv[2 * c + d], gc = g[c], bc = b[c]
-                for n in rows(d, batch: batch) {
-                    let base = c * cs + n * rs
-                    BatchNorm.normalize(x + base, xhat: xhat + base, y: y + base, count: p, mean: mu, inverseStd: is_,
-                                        gamma: gc, beta: bc)
-                }
+                normalizePlanes(x, xhat: xhat, y: y, channel: c, domain: d, batch: batch, mean: m[2 * c + d],
+                                inverseStd: inv[2 * c + d])
             }
         }
         return UnsafePointer(y)
@@ -327,7 +351,6 @@ public final class BatchNorm: GradientAccumulating {
             // One process: each channel's input gradient follows its sums while its planes are still in L2 (the
             // operations of the loop at the end, so the same bits); across ranks the sums are reduced first.
             let dx = needInputGradient && reduceSums == nil ? gradInput.reserve(batch * inputSize) : nil
-            let g = gamma!, inv = inverseStd.pointer
             eachChannel(batch: batch) { c in
                 for d in 0..<2 {
                     var g1 = 0.0, g2 = 0.0
@@ -338,14 +361,8 @@ public final class BatchNorm: GradientAccumulating {
                     }
                     s[4 * c + 2 * d] = g1
                     s[4 * c + 2 * d + 1] = g2
-                    let count = globalCount(d)
-                    guard let dx, count > 0 else { continue }
-                    let a = g[c] * inv[2 * c + d]
-                    let meanDy = Float(g1 / count), meanDyXhat = Float(g2 / count)
-                    for n in rows(d, batch: batch) {
-                        let base = c * cs + n * rs
-                        BatchNorm.inputGradient(dy + base, xhat: xhat + base, into: dx + base, count: p, factor: a,
-                                                meanDy: meanDy, meanDyXhat: meanDyXhat)
+                    if let dx {
+                        inputGradientPlanes(dy, xhat: xhat, into: dx, channel: c, domain: d, batch: batch, sumDy: g1, sumDyXhat: g2)
                     }
                 }
             }
@@ -384,15 +401,8 @@ public final class BatchNorm: GradientAccumulating {
         }
         eachChannel(batch: batch) { c in
             for d in 0..<2 {
-                let count = globalCount(d)
-                guard count > 0 else { continue }
-                let a = g[c] * inv[2 * c + d]
-                let meanDy = Float(s[4 * c + 2 * d] / count), meanDyXhat = Float(s[4 * c + 2 * d + 1] / count)
-                for n in rows(d, batch: batch) {
-                    let base = c * cs + n * rs
-                    BatchNorm.inputGradient(dy + base, xhat: xhat + base, into: dx + base, count: p, factor: a,
-                                            meanDy: meanDy, meanDyXhat: meanDyXhat)
-                }
+                inputGradientPlanes(dy, xhat: xhat, into: dx, channel: c, domain: d, batch: batch, sumDy: s[4 * c + 2 * d],
+                                    sumDyXhat: s[4 * c + 2 * d + 1])
             }
         }
         return UnsafePointer(dx)
