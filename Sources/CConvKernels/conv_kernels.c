@@ -5,16 +5,20 @@
 
 // dW (Xeon, 1 thread, a chunk of the networks' shapes): 1.28–1.78× im2col + sgemm, 49–127 GFLOP/s; with dY
 // transposed element by element the 75-row first layers lost (0.35–0.69×), hence the register transposes.
-// Tile shapes: AVX-512 keeps 8 weight rows × 48 pixels (24 of 32 zmm registers) in flight, AVX2 4 × 24
-// (12 of 16 ymm); a panel of KC k-rows × P pixels is 24 or 12 KB, inside L1 beside the weights it meets.
+// Tile shapes: AVX-512 keeps 8 weight rows × 48 pixels (24 of 32 zmm registers) in flight, AVX2 4 × 16
+// (8 of 16 ymm); a panel of KC k-rows × P pixels is 24 or 8 KB, inside L1 beside the weights it meets.
 // Measured on a Xeon (AVX-512, 1 thread, the networks' five convolution shapes): 8 × 3 × 128 gave 103–125
 // GFLOP/s against 55–94 for im2col + OpenBLAS; 8 × 2 and 16 × 1 tiles, and KC 96 or 192, were no better.
+// AVX2 had 4 × 24, whose 12 accumulators, 3 pixel vectors and a broadcast take all 16 registers: clang spilled
+// an accumulator and rotated the rest through register moves on every k step, which cost little on the Xeon
+// (AVX2 stand-in) and halved the rate on an AMD EPYC (Zen 3, 1 thread, with the counters of conv_tile.inc:
+// `small`'s first layer 23–35 GFLOP/s with 4 × 24, 36–54 with 4 × 16, 41–47 with 2 × 32).
 #ifndef NR_AVX2
 #define NR_AVX512 8
 #define MV_AVX512 3
 #define KC_AVX512 128
 #define NR_AVX2 4
-#define MV_AVX2 3
+#define MV_AVX2 2
 #define KC_AVX2 128
 #endif
 // The k loops stay rolled: unrolled, clang rotated the AVX2 accumulators through spare registers.

@@ -83,9 +83,12 @@ static inline void tile_position(const wino_geometry *g, int t, int *n, int *oy,
 
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
 #include "isa_avx2.h"
-// 4 rows × 3 vectors: 12 accumulators, 3 column vectors and a broadcast of 16 registers.
+// 4 rows × 2 vectors: 8 accumulators. 4 × 3 filled all 16 registers and clang rotated the accumulators through
+// moves and a spill on every step (conv_kernels.c's tile notes); on an AMD EPYC (Zen 3, 1 thread) 4 × 2 ran the
+// transformed products 1.5–2× faster: `small`'s second layer 9.0–9.4 → 4.6–5.4 ms forward, 18.3–18.5 → 9.5–11.6
+// backward; 2 × 4 and 6 × 2 were between.
 #define WMR 4
-#define WNV 3
+#define WNV 2
 #include "winograd_tile.inc"
 #pragma clang attribute pop
 

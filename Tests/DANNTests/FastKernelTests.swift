@@ -14,7 +14,7 @@ final class FastKernelTests: XCTestCase {
     }
 
     /// The direct kernels (forward, dW, dx of "same" convolutions) at every ISA this CPU
-    /// runs, on shapes that reach their branches: partial 48- and 24-pixel blocks, dW pixel blocks of 128–512 (363 pixels:
+    /// runs, on shapes that reach their branches: partial 48- and 16-pixel blocks, dW pixel blocks of 128–512 (363 pixels:
     /// two or three blocks, the last partial), rows cut across
     /// images, several 128-row panels, k-tiles that overhang K, 1–4 vectors of channels and two channel
     /// blocks, several chunks adding into one dW, in-place and bordered input. Skips (one line) without AVX2.
@@ -41,7 +41,7 @@ final class FastKernelTests: XCTestCase {
     /// forward, dW and dx against the Double convolution: "same" layers with even (14) and odd (7, 9) output sides
     /// (the last tile row and column half outside), a valid one (12 → 8) and a wider border than "same" (pad 3), an
     /// image-major input, tile blocks cut across images and left ragged (the GEMM's zero rows), several chunks in
-    /// eight dW groups, and 1–4 vectors of columns in the register tiles (channel counts 16…128).
+    /// eight dW groups, and 1–4 (AVX2: 1–2) vectors of columns in the register tiles (channel counts 16…128).
     func testWinogradConvolutionAgainstNaive() throws {
         let hardware = Int(ddk_wino_default_isa() > 0 ? ddk_conv_hardware_isa() : 0)
         guard hardware > 0 else { throw XCTSkip("no AVX2/AVX-512 on this CPU: the Winograd kernels are not used") }
@@ -152,10 +152,14 @@ final class FastKernelTests: XCTestCase {
         }
     }
 
-    /// `BLAS.gemm` split into row or column blocks over 2 and 3 threads gives the single-threaded sgemm's
-    /// result bit for bit (each element's sum over k keeps its order), for every transpose combination,
-    /// beta 0 and 1, and shapes that leave ragged last blocks.
+    /// `BLAS.gemm` split into row or column blocks over 2 and 3 threads against the single-threaded sgemm, for
+    /// every transpose combination, beta 0 and 1, and shapes that leave ragged last blocks: bit for bit (each
+    /// element's sum over k keeps its order), except on OpenBLAS's Haswell and Zen kernels, whose result for a
+    /// block of C's columns depends on the product's width: there within 1e-6 (docs/design.md §5, "Threads").
     func testSplitGemmMatchesSerialGemm() {
+        // OpenBLAS 0.3.21's Haswell and Zen kernels (AMD EPYC): every column split tried, at multiples of 12 up
+        // to 384, changed some elements; row splits at multiples of 12 kept them.
+        let bitExact = !["Haswell", "Zen"].contains(BLASKernels.loaded)
         let saved = BLAS.threads
         defer { BLAS.setThreads(saved) }
         var rng = TestRandom(99)
@@ -172,7 +176,12 @@ final class FastKernelTests: XCTestCase {
                         var split = c0
                         BLAS.gemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
                                   beta: beta, c: &split, ldc: n)
-                        XCTAssertEqual(split, serial, "\(m)×\(n)×\(k) tA \(ta) tB \(tb) β \(beta) threads \(threads)")
+                        let shape = "\(m)×\(n)×\(k) tA \(ta) tB \(tb) β \(beta) threads \(threads) (\(BLASKernels.loaded))"
+                        if bitExact {
+                            XCTAssertEqual(split, serial, shape)
+                        } else {
+                            XCTAssertLessThanOrEqual(relativeError(split.map(Double.init), serial.map(Double.init)), 1e-6, shape)
+                        }
                     }
                 }
             }
