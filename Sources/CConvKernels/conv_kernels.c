@@ -90,8 +90,10 @@ int ddk_conv_default_isa(void) {
     if (choice && choice[0] >= '0' && choice[0] <= '2' && choice[1] == 0)
         return choice[0] - '0' < hardware ? choice[0] - '0' : hardware;
     // AVX2 too: with the 5×5 multi-channel layers on the Winograd path, what the direct kernels take is the
-    // 3-channel first layers, where they beat im2col + OpenBLAS's Haswell kernels (Xeon's AVX2 units, `small`'s
-    // first layer 22 → 18 ms forward, 29 → 16 ms backward).
+    // 3-channel first layers. On an AMD EPYC (Zen 3) against im2col + OpenBLAS's Zen kernels, medians of three
+    // runs: `seed`'s first layer 48 / 48 ms forward, 54 / 52 backward at one thread, 29 / 37 and 35 / 35 at two;
+    // `small`'s 21 / 22, 24 / 24 at one thread, 10 / 11 and 11 / 13 at two. On the Xeon's AVX2 units `small`'s
+    // went 22 → 18 ms forward, 29 → 16 backward.
     return hardware;
 }
 

@@ -27,9 +27,8 @@ typedef struct {
 /// What this CPU can run: 2 AVX-512F, 1 AVX2 + FMA, 0 neither.
 int ddk_conv_hardware_isa(void);
 
-/// What layers use unless told otherwise: AVX-512 where the CPU has it, else 0 (im2col + BLAS), because the
-/// AVX2 tile measured only level with OpenBLAS's Haswell kernels on a Xeon. `DANN_CONV_ISA=0|1|2` chooses
-/// (capped at the hardware's).
+/// What layers use unless told otherwise: the best the CPU has (2 AVX-512, 1 AVX2, else 0: im2col + BLAS).
+/// `DANN_CONV_ISA=0|1|2` chooses (capped at the hardware's).
 int ddk_conv_default_isa(void);
 
 /// Whether the kernels handle this shape at this ISA (output channels a multiple of the tile's rows).
