@@ -10,8 +10,8 @@
 // Measured on a Xeon (AVX-512, 1 thread, the networks' five convolution shapes): 8 × 3 × 128 gave 103–125
 // GFLOP/s against 55–94 for im2col + OpenBLAS; 8 × 2 and 16 × 1 tiles, and KC 96 or 192, were no better.
 // AVX2 had 4 × 24, whose 12 accumulators, 3 pixel vectors and a broadcast take all 16 registers: clang spilled
-// an accumulator and rotated the rest through register moves on every k step, which cost little on the Xeon
-// (AVX2 stand-in) and halved the rate on an AMD EPYC (Zen 3, 1 thread, with the counters of conv_tile.inc:
+// an accumulator and rotated the rest through register moves on every k step, which the Xeon held to AVX2 did
+// not show and which halved the rate on an AMD EPYC (Zen 3, 1 thread, with the counters of conv_tile.inc:
 // `small`'s first layer 23–35 GFLOP/s with 4 × 24, 36–54 with 4 × 16, 41–47 with 2 × 32).
 #ifndef NR_AVX2
 #define NR_AVX512 8
