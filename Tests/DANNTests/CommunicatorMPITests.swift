@@ -157,6 +157,59 @@ final class CommunicatorMPITests: XCTestCase {
         }
     }
 
+    /// `--allreduce shared`'s update (SharedArenas) with one rank slow each round, at 2 and 3 ranks: the slow rank
+    /// writes its gradient range by range while the others already claim and update blocks, so blocks are summed as
+    /// they become final, by whichever rank claims them. The parameters after 3 rounds of SGD must be, bit for bit,
+    /// one optimizer stepping the rank-order sums of mpi-selftest's documented gradients; every block is updated
+    /// once (the claims add up); and the ranks that were done first updated most of the blocks.
+    func testSharedUpdateWithASlowRankEqualsOneOptimizerOnTheRankOrderSums() throws {
+        let count = 200_003, rounds = 3, claims = (count + 16_383) / 16_384
+        for ranks in 2...3 {
+            let folder = TestPaths.temporaryDirectory("shared-update-\(ranks)")
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let path = folder.appendingPathComponent("weights.f32").path
+            let result = try runMPI(ranks: ranks, ["--count", "16", "--shared-update", String(count), "--shared-out", path],
+                                    program: try selftest())
+            XCTAssertEqual(result.status, 0, "np=\(ranks): \(result.stderr)")
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+            XCTAssertEqual(bytes.count, 4 * count)
+            let weights = bytes.withUnsafeBytes { raw in
+                (0..<count).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
+            }
+
+            var reference = (0..<count).map { Float(cos(Double($0) * 0.11)) }
+            let optimizer = SGD(count: count, momentum: 0.9, weightDecay: 1e-3)
+            for round in 0..<rounds {
+                var sum = [Float](repeating: 0, count: count)
+                for i in 0..<count {
+                    var acc = Self.sharedGradient(rank: 0, round: round, index: i)
+                    for r in 1..<ranks { acc += Self.sharedGradient(rank: r, round: round, index: i) }
+                    sum[i] = acc
+                }
+                optimizer.step(parameters: &reference, gradients: sum, learningRate: 0.1)
+            }
+            let start = (0..<count).map { Float(cos(Double($0) * 0.11)) }
+            XCTAssertGreaterThan(zip(reference, start).map { abs($0 - $1) }.max() ?? 0, 1e-3, "the rounds moved the weights")
+            let differing = zip(weights, reference).filter { $0.bitPattern != $1.bitPattern }.count
+            XCTAssertEqual(differing, 0, "np=\(ranks): parameters differing from one optimizer on the rank-order sums")
+
+            let perRank = try XCTUnwrap(try parseLastLine(result.stdout)["ranks"] as? [[String: Any]])
+            let taken = try perRank.map { try XCTUnwrap($0["shared_claims"] as? [Int]) }
+            for round in 0..<rounds {
+                let slow = ranks - 1 - round % ranks
+                let byRank = taken.map { $0[round] }
+                print("np=\(ranks) round \(round): blocks updated per rank \(byRank) (rank \(slow) slow)")
+                XCTAssertEqual(byRank.reduce(0, +), claims, "np=\(ranks) round \(round): every block once")
+                XCTAssertLessThan(byRank[slow], claims / 2, "np=\(ranks) round \(round): the ranks done first took the blocks")
+            }
+        }
+    }
+
+    /// Rank r's gradient element i in round k of mpi-selftest's --shared-update (the definition it documents).
+    static func sharedGradient(rank: Int, round: Int, index i: Int) -> Float {
+        Float(sin(Double(i) * 0.37 + Double(rank) + 10 * Double(round))) * 0.01
+    }
+
     /// Rank r's input i in mpi-selftest's --half pattern (the definition it documents): mixed signs, 2⁻⁶ … 2⁵.
     static func halfPattern(rank: Int, index i: Int) -> Float {
         Float(sin(Double(i) * 0.37 + Double(rank)) * pow(2, Double((i * 7 + rank * 3) % 12 - 6)))

@@ -106,4 +106,36 @@ final class ShardedUpdateTests: XCTestCase {
         }
         XCTAssertFalse(reordered.isEmpty, "the data tells the orders apart")
     }
+
+    /// An optimizer given state memory (the one node-shared copy of §3.12) keeps its state there, as many buffers
+    /// as its kind says, and steps exactly as one with buffers of its own.
+    func testOptimizerStateInGivenMemoryStepsAsOwnBuffers() {
+        let n = 1003
+        var rng = TestRandom(5)
+        let start = rng.floats(n), grads = (0..<3).map { _ in rng.floats(n) }
+        for kind in OptimizerKind.allCases {
+            var config = TrainingConfig()
+            config.optimizer = kind
+            config.weightDecay = 1e-3
+            let memory = (0..<kind.stateBufferCount).map { _ -> UnsafeMutablePointer<Float> in
+                let p = UnsafeMutablePointer<Float>.allocate(capacity: n)
+                p.initialize(repeating: 0, count: n)
+                return p
+            }
+            defer { memory.forEach { $0.deallocate() } }
+            let own = makeOptimizer(config, count: n), given = makeOptimizer(config, count: n, state: OptimizerState(buffers: memory))
+            XCTAssertEqual(own.stateBuffers.count, kind.stateBufferCount, "\(kind)")
+            XCTAssertEqual(given.stateBuffers.map { $0.buffer.pointer }, memory, "\(kind): the state lives in the given memory")
+            var a = start, b = start
+            for g in grads {
+                own.step(parameters: &a, gradients: g, learningRate: 0.05)
+                given.step(parameters: &b, gradients: g, learningRate: 0.05)
+            }
+            XCTAssertEqual(a, b, "\(kind)")
+            XCTAssertNotEqual(a, start, "\(kind)")
+            for ((_, x), pointer) in zip(own.stateBuffers, memory) {
+                XCTAssertEqual(Array(UnsafeBufferPointer(start: x.pointer, count: n)), Array(UnsafeBufferPointer(start: pointer, count: n)), "\(kind) state")
+            }
+        }
+    }
 }

@@ -22,6 +22,8 @@ struct MPISelfTest: ParsableCommand {
     @Option(parsing: .unconditional, help: "Buckets for the timed non-blocking allreduce.") var benchBuckets = 8
     @Option(help: "Also sum a 16-bit pattern (bf16 or fp16) with the 16-bit allreduce, blocking and in buckets.") var half: String?
     @Option(help: "Where rank 0 writes the blocking, then the bucketed 16-bit sums, widened to little-endian Float32 (with --half).") var halfOut: String?
+    @Option(help: "Also run the shared-memory update (--allreduce shared) over this many parameters, one rank slow each round.") var sharedUpdate: Int?
+    @Option(help: "Where rank 0 writes the parameters after the shared update's rounds, little-endian Float32 (with --shared-update).") var sharedOut: String?
 
     func run() throws {
         let comm: Communicator = mpi ? MPICommunicator() : makeCommunicator()
@@ -39,6 +41,13 @@ struct MPISelfTest: ParsableCommand {
             if comm.rank == 0, let halfOut, let check = report.half {
                 let widened = (check.blocking + check.bucketed).map { HalfFloat.widen($0, format).bitPattern.littleEndian }
                 try widened.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: halfOut)) }
+            }
+        }
+        if let sharedUpdate {
+            report.shared = try SharedUpdateCheck(comm: comm, count: sharedUpdate)
+            if comm.rank == 0, let sharedOut, let check = report.shared {
+                let bits = check.parameters.map { $0.bitPattern.littleEndian }
+                try bits.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: sharedOut)) }
             }
         }
         if let benchCount {
@@ -69,6 +78,7 @@ private struct SelfTestReport {
     var roundingMaxRelativeError = 0.0
     var bench: AllreduceBench?
     var half: HalfSumCheck?
+    var shared: SharedUpdateCheck?
 
     init(comm: Communicator, count: Int, buckets: Int) {
         self.comm = comm
@@ -151,6 +161,7 @@ private struct SelfTestReport {
             + "\"threads_per_rank\":\(defaultThreadsPerRank(localSize: comm.localSize))"
             + (half.map { ",\"half_hash_blocking\":\"\($0.hashBlocking)\",\"half_hash_bucketed\":\"\($0.hashBucketed)\","
                     + "\"half_bucketed_equals_blocking\":\($0.bucketedEqualsBlocking)" } ?? "")
+            + (shared.map { ",\"shared_claims\":[" + $0.claims.map(String.init).joined(separator: ",") + "]" } ?? "")
             + "}"
     }
 
@@ -198,6 +209,50 @@ private struct HalfSumCheck {
         bucketedEqualsBlocking = bucketed == blocking
         hashBlocking = SelfTestReport.bitHash(blocking.map { Float(bitPattern: UInt32($0)) })
         hashBucketed = SelfTestReport.bitHash(bucketed.map { Float(bitPattern: UInt32($0)) })
+    }
+}
+
+/// `SharedArenas.update` (the `--allreduce shared` step) over `rounds` rounds of SGD on `count` parameters, with one
+/// rank slow in each (round k: rank size − 1 − k mod size): it writes its gradient (`gradient(rank:round:count:)`,
+/// which CommunicatorMPITests recomputes) range by range from the top of the arena down, sleeping before it makes
+/// each range final, as a backward would, while the other ranks are already updating. The parameters must come
+/// out as one optimizer stepping the rank-order sums; `claims` shows who updated what.
+private struct SharedUpdateCheck {
+    static let rounds = 3, ranges = 20, learningRate: Float = 0.1
+    var parameters: [Float] = []
+    /// Blocks this rank updated, per round.
+    var claims: [Int] = []
+
+    static func gradient(rank: Int, round: Int, count: Int) -> [Float] {
+        (0..<count).map { i in Float(sin(Double(i) * 0.37 + Double(rank) + 10 * Double(round))) * 0.01 }
+    }
+
+    static func start(count: Int) -> [Float] { (0..<count).map { Float(cos(Double($0) * 0.11)) } }
+
+    init(comm: Communicator, count: Int) throws {
+        guard let shared = try SharedArenas.make(comm, count: count, stateBuffers: 1) else {
+            throw ValidationError("--shared-update needs at least two ranks on one node")
+        }
+        let (weights, gradients) = shared.storage
+        if comm.rank == 0 { Self.start(count: count).withUnsafeBufferPointer { weights.update(from: $0.baseAddress!, count: count) } }
+        let optimizer = SGD(count: count, momentum: 0.9, weightDecay: 1e-3, state: shared.optimizerState)
+        shared.synchronize()
+        for round in 0..<Self.rounds {
+            let values = Self.gradient(rank: comm.rank, round: round, count: count)
+            if comm.rank == comm.size - 1 - round % comm.size {
+                for part in (0..<Self.ranges).reversed() {
+                    let range = count * part / Self.ranges..<count * (part + 1) / Self.ranges
+                    for i in range { gradients[i] = values[i] }
+                    usleep(2_000)
+                    shared.gradientsFinal(from: range.lowerBound)
+                }
+            } else {
+                for i in 0..<count { gradients[i] = values[i] }
+            }
+            shared.update(optimizer, learningRate: Self.learningRate, clipNorm: nil)
+            claims.append(shared.claimsTaken)
+        }
+        parameters = Array(UnsafeBufferPointer(start: weights, count: count))
     }
 }
 

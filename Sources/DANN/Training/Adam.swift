@@ -18,16 +18,16 @@ public final class Adam: Optimizer {
     public let secondMoment: FloatBuffer
     public var stateBuffers: [(prefix: String, buffer: FloatBuffer)] { [("exp_avg", firstMoment), ("exp_avg_sq", secondMoment)] }
 
-    public init(count: Int, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8, weightDecay: Double = 0) {
+    /// `state`: where the two moments live, if not in buffers of their own (`OptimizerState`).
+    public init(count: Int, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8, weightDecay: Double = 0,
+                state: OptimizerState? = nil) {
         self.count = count
         self.beta1 = beta1
         self.beta2 = beta2
         self.epsilon = epsilon
         self.weightDecay = weightDecay
-        firstMoment = FloatBuffer(capacity: count)
-        secondMoment = FloatBuffer(capacity: count)
-        firstMoment.pointer.update(repeating: 0, count: count)
-        secondMoment.pointer.update(repeating: 0, count: count)
+        firstMoment = OptimizerState.buffer(0, of: state, count: count)
+        secondMoment = OptimizerState.buffer(1, of: state, count: count)
     }
 
     public func update(parameters w: UnsafeMutablePointer<Float>, gradients grad: UnsafePointer<Float>, learningRate: Float,

@@ -7,8 +7,8 @@
 /// (§3.10) each range is rounded into a 16-bit staging arena (allocated once, arena-sized) just before its
 /// reduction starts, reduced there, and the sums are widened back into the Float arena by `finish`.
 ///
-/// With `--allreduce shared` (§3.12) the arenas are `SharedArenas`: `finish` only waits for every rank's
-/// backward, and `update` sums and updates this rank's shard.
+/// With `--allreduce shared` (§3.12) the arenas are `SharedArenas`: backward publishes how far this rank's
+/// gradients are final, `finish` does nothing, and `update` sums and updates blocks as they become final.
 public final class GradientSync {
     public let mode: AllreduceMode
     public let dtype: AllreduceDType
@@ -52,10 +52,18 @@ public final class GradientSync {
         pending.reserveCapacity(64)
     }
 
-    /// Installs the bucket hook on `model` (no-op for a single process or single-call mode).
+    /// Installs the hook on `model` through which backward reports final gradient ranges: buckets start their
+    /// reductions, the shared arenas publish how far this rank's gradients are final (none for a single process
+    /// or single-call mode).
     public func attach(to model: DANNModel) {
-        guard mode == .buckets, communicator.size > 1 else { model.onGradientsReady = nil; return }
-        model.onGradientsReady = { [unowned self] range in self.ready(range) }
+        guard communicator.size > 1 else { model.onGradientsReady = nil; return }
+        if let shared {
+            model.onGradientsReady = { [unowned self] range in if self.isFinalPass { shared.gradientsFinal(from: range.lowerBound) } }
+        } else if mode == .buckets {
+            model.onGradientsReady = { [unowned self] range in self.ready(range) }
+        } else {
+            model.onGradientsReady = nil
+        }
     }
 
     private func ready(_ range: Range<Int>) {
@@ -77,14 +85,10 @@ public final class GradientSync {
         high = low
     }
 
-    /// Completes the step's reduction: afterwards every rank holds the summed gradient (with `shared`, every rank's
-    /// backward is done, and `update` forms the sums).
+    /// Completes the step's reduction: afterwards every rank holds the summed gradient. With `shared` it does
+    /// nothing: `update` sums each block once every rank's backward has made it final.
     public func finish() {
-        guard communicator.size > 1 else { return }
-        if let shared {
-            shared.synchronize()     // every rank's backward is done; `update` sums
-            return
-        }
+        guard communicator.size > 1, shared == nil else { return }
         if mode == .single {
             if let staging, let format = dtype.halfFormat {
                 narrow(0..<count, into: staging.pointer, format: format)
@@ -105,7 +109,7 @@ public final class GradientSync {
     }
 
     /// Clips (if asked) and takes the optimizer's step on the summed gradient; with `shared`, sums and updates
-    /// this rank's shard, and returns once every rank's shard is updated (collective).
+    /// blocks of the one parameter arena with the other ranks, and returns once all are updated (collective).
     public func update(_ optimizer: Optimizer, learningRate: Float, clipNorm: Double?) {
         if let shared { return shared.update(optimizer, learningRate: learningRate, clipNorm: clipNorm) }
         if let clipNorm { clipGradientNorm(gradients, count: count, maxNorm: clipNorm) }
@@ -118,17 +122,12 @@ public final class GradientSync {
         shared?.summedGradient() ?? UnsafePointer(gradients)
     }
 
-    /// Copies rank 0's parameters to every rank (collective): a broadcast, or with `shared`, where all ranks use
-    /// rank 0's arena, a barrier after which its contents are visible to all.
-    public func shareParameters() {
-        if let shared { return shared.synchronize() }
-        communicator.broadcast(parameters, bytes: count * 4, root: 0)
-    }
-
-    /// Gives every rank the whole optimizer state (before a checkpoint; with `shared` each rank holds only its
-    /// shard's; collective).
-    public func gatherState(of optimizer: Optimizer) {
-        shared?.gatherState(of: optimizer)
+    /// Copies rank 0's parameters and optimizer state to every rank (collective): broadcasts, or with `shared`,
+    /// where all ranks use rank 0's arena and state, a barrier after which their contents are visible to all, and
+    /// the step count.
+    public func shareParameters(andStateOf optimizer: Optimizer) {
+        if let shared { shared.synchronize() } else { communicator.broadcast(parameters, bytes: count * 4, root: 0) }
+        optimizer.broadcastState(over: communicator, buffersShared: shared != nil)
     }
 
     /// Rounds `gradients[range]` into `staging[range]`, the range split over the compute threads.

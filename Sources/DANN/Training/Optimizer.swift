@@ -3,6 +3,37 @@ public enum OptimizerKind: String, Codable, CaseIterable, Sendable {
     case sgd, adam
 }
 
+extension OptimizerKind {
+    /// Arena-sized state buffers the rule keeps (SGD's velocity; Adam's two moments).
+    public var stateBufferCount: Int {
+        switch self {
+        case .sgd: 1
+        case .adam: 2
+        }
+    }
+}
+
+/// Memory for an optimizer's state buffers that the optimizer does not own: `--allreduce shared` keeps one copy
+/// of the state in node-shared memory for all ranks (§3.12), as it does the parameters. The memory must read as
+/// zeros (a new shared segment does) and outlive the optimizer.
+public struct OptimizerState {
+    /// One pointer per state buffer, each to `count` Floats.
+    public let buffers: [UnsafeMutablePointer<Float>]
+
+    public init(buffers: [UnsafeMutablePointer<Float>]) { self.buffers = buffers }
+
+    /// State buffer `index`: borrowed from `state`, or a zeroed buffer of its own.
+    static func buffer(_ index: Int, of state: OptimizerState?, count: Int) -> FloatBuffer {
+        if let state {
+            precondition(index < state.buffers.count, "optimizer state buffer \(index) of \(state.buffers.count)")
+            return FloatBuffer(borrowing: state.buffers[index], capacity: count)
+        }
+        let buffer = FloatBuffer(capacity: count)
+        buffer.pointer.update(repeating: 0, count: count)
+        return buffer
+    }
+}
+
 /// An update rule over the flat parameter arena. Its state is a few arena-shaped buffers (checkpointed as
 /// `<prefix>.<tensor name>` in trainer.safetensors) and the number of steps taken.
 public protocol Optimizer: AnyObject {
@@ -31,22 +62,25 @@ extension Optimizer {
         stepsTaken += 1
     }
 
-    /// Copies rank `root`'s state to every rank.
-    public func broadcastState(over communicator: Communicator, root: Int = 0) {
+    /// Copies rank `root`'s state to every rank; with `buffersShared` (one copy of the buffers for all ranks, §3.12)
+    /// only the step count.
+    public func broadcastState(over communicator: Communicator, root: Int = 0, buffersShared: Bool = false) {
         guard communicator.size > 1 else { return }
-        for (_, buffer) in stateBuffers { communicator.broadcast(buffer.pointer, bytes: count * 4, root: root) }
+        if !buffersShared {
+            for (_, buffer) in stateBuffers { communicator.broadcast(buffer.pointer, bytes: count * 4, root: root) }
+        }
         var steps = stepsTaken
         communicator.broadcast(&steps, bytes: 8, root: root)
         stepsTaken = steps
     }
 }
 
-/// The optimizer a config asks for.
-public func makeOptimizer(_ config: TrainingConfig, count: Int) -> Optimizer {
+/// The optimizer a config asks for, its state in `state` if given (`config.optimizer.stateBufferCount` buffers).
+public func makeOptimizer(_ config: TrainingConfig, count: Int, state: OptimizerState? = nil) -> Optimizer {
     switch config.optimizer {
-    case .sgd: SGD(count: count, momentum: Float(config.momentum), weightDecay: Float(config.weightDecay))
+    case .sgd: SGD(count: count, momentum: Float(config.momentum), weightDecay: Float(config.weightDecay), state: state)
     case .adam: Adam(count: count, beta1: config.adamBeta1, beta2: config.adamBeta2, epsilon: config.adamEpsilon,
-                     weightDecay: config.weightDecay)
+                     weightDecay: config.weightDecay, state: state)
     }
 }
 

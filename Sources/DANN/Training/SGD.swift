@@ -13,12 +13,12 @@ public final class SGD: Optimizer {
     }
     public var stateBuffers: [(prefix: String, buffer: FloatBuffer)] { [("momentum", velocity)] }
 
-    public init(count: Int, momentum: Float = 0.9, weightDecay: Float = 1e-5) {
+    /// `state`: where the velocity lives, if not in a buffer of its own (`OptimizerState`).
+    public init(count: Int, momentum: Float = 0.9, weightDecay: Float = 1e-5, state: OptimizerState? = nil) {
         self.count = count
         self.momentum = momentum
         self.weightDecay = weightDecay
-        velocity = FloatBuffer(capacity: count)
-        velocity.pointer.update(repeating: 0, count: count)
+        velocity = OptimizerState.buffer(0, of: state, count: count)
     }
 
     public func update(parameters w: UnsafeMutablePointer<Float>, gradients grad: UnsafePointer<Float>, learningRate: Float,

@@ -91,7 +91,7 @@ public final class Trainer {
         var fallback: String? = nil
         model = try DANNModel(architecture: arch, dropout: Float(config.dropout), arenaStorage: mode == .shared ? { count in
             do {
-                shared = try SharedArenas.make(communicator, count: count)
+                shared = try SharedArenas.make(communicator, count: count, stateBuffers: config.optimizer.stateBufferCount)
             } catch let error as DANNError where config.allreduce == .auto {
                 fallback = error.message
             }
@@ -102,7 +102,7 @@ public final class Trainer {
         }
         model.shareBatchStatistics(over: communicator)
         for (_, norm) in model.batchNorms { norm.runningStatistics = config.runningStats }
-        optimizer = makeOptimizer(config, count: model.parameterCount)
+        optimizer = makeOptimizer(config, count: model.parameterCount, state: shared?.optimizerState)
         data = try DomainBatches(config: config.dataConfig, globalBatch: config.batchSize, rank: communicator.rank, size: communicator.size,
                                  accumulation: config.accumulate)
         guard data.stepsPerEpoch > 0 else {
@@ -138,9 +138,8 @@ public final class Trainer {
         } else if communicator.isRoot {
             model.initialize(seed: config.seed)
         }
-        sync.shareParameters()
+        sync.shareParameters(andStateOf: optimizer)
         model.broadcastRunningStatistics(over: communicator)
-        optimizer.broadcastState(over: communicator)
         communicator.broadcast(&counters, bytes: 8, root: 0)
         step = Int(counters[0])
         if communicator.isRoot { CheckpointStore.removePartial(in: checkpointsDirectory) }
@@ -213,15 +212,18 @@ public final class Trainer {
             }
             profiler.measure(.allreduce, step: label) { sync.finish() }
             if step == firstStep, let path = gradientDumpPath { try dumpGradients(to: path) }
+            // The update comes before the losses' allreduce, a blocking collective: with `shared` a rank done with
+            // its backward updates while slower ranks finish theirs. A non-finite loss then ends the run before
+            // anything is written, so the updated weights go nowhere.
+            profiler.measure(.optimizer, step: label) {
+                sync.update(optimizer, learningRate: Float(lr), clipNorm: config.clipGradNorm)
+            }
             let stopRequested = StopSignal.isRequested || stopAtStep.map { label >= $0 } == true
             let totals = StepStatistics(labelLoss: r.labelLoss, domainLoss: r.domainLoss, labelCorrect: Double(r.labelCorrect),
                                         domainCorrect: Double(r.domainCorrect), stopRequests: stopRequested ? 1 : 0)
                 .summed(over: communicator)
             guard totals.labelLoss.isFinite, totals.domainLoss.isFinite else {
                 throw DANNError("step \(label): the loss is \(totals.labelLoss.isFinite ? totals.domainLoss : totals.labelLoss) (label \(totals.labelLoss), domain \(totals.domainLoss)); lower --lr or check the data")
-            }
-            profiler.measure(.optimizer, step: label) {
-                sync.update(optimizer, learningRate: Float(lr), clipNorm: config.clipGradNorm)
             }
             profiler.endStep()
             step += 1
@@ -305,7 +307,6 @@ public final class Trainer {
     /// Rank 0 writes model.safetensors + trainer.safetensors; a failure there ends every rank.
     @discardableResult
     func checkpoint() throws -> String {
-        sync.gatherState(of: optimizer)
         let folder = try Trainer.rootResult(communicator) { () -> String in
             let folder = try CheckpointStore.save(in: checkpointsDirectory, step: step, keep: config.keep) { dir in
                 try ModelFile.save(model, to: URL(fileURLWithPath: dir).appendingPathComponent(ModelFile.fileName).path,
