@@ -156,9 +156,33 @@ final class DataSamplingTests: XCTestCase {
         }
     }
 
+    /// A split of which an epoch uses at least a quarter is read once and kept whole; the batches are those of
+    /// reading every epoch's shard. At one rank (1024 rows an epoch) both the 1083 SVHN images and the 50 MNIST
+    /// ones are kept: 2 file passes in 3 epochs instead of 6. At four ranks a rank uses 256 rows an epoch, under a
+    /// quarter of SVHN's 1083 (read every epoch) but not of the 50 MNIST images (kept): 3 + 1.
+    func testBusySplitsAreReadOnceAndGiveTheSameBatches() throws {
+        for (size, rank, expectedLoads) in [(1, 0, 2), (4, 3, 4)] {
+            let kept = try batches(size: size, rank: rank), plain = try batches(size: size, rank: rank)
+            plain.keepsBusySplits = false
+            let local = kept.localSlice.count, floats = 3 * 28 * 28, epochs = 3
+            for step in 0 ..< epochs * kept.stepsPerEpoch {
+                var s1 = [Float](repeating: 0, count: local * floats), t1 = s1, s2 = s1, t2 = s1
+                var l1 = [Int32](repeating: 0, count: local), l2 = l1
+                try plain.fill(step: step, source: &s1, labels: &l1, target: &t1)
+                try kept.fill(step: step, source: &s2, labels: &l2, target: &t2)
+                XCTAssertTrue(s1 == s2 && t1 == t2 && l1 == l2, "np=\(size) step \(step)")
+            }
+            XCTAssertEqual(plain.fileLoads, 2 * epochs, "np=\(size): a shard per domain and epoch")
+            XCTAssertEqual(kept.fileLoads, expectedLoads, "np=\(size)")
+        }
+    }
+
     /// Prefetching the next epoch in the background gives the same batches as loading at the epoch change.
     func testPrefetchGivesSameBatches() throws {
         let plain = try batches(size: 2, rank: 1, batch: 256), ahead = try batches(size: 2, rank: 1, batch: 256)
+        // Both domains read per epoch (a kept split has nothing to prefetch).
+        plain.keepsBusySplits = false
+        ahead.keepsBusySplits = false
         ahead.prefetchNextEpoch = true
         let local = plain.localSlice.count, floats = 3 * 28 * 28
         for step in 0 ..< 3 * plain.stepsPerEpoch {

@@ -114,8 +114,10 @@ public final class Evaluator {
         var correct = 0
         var start = 0
         while start < images.count {
-            let n = min(chunkSize, images.count - start)
-            for i in 0..<n { preprocessor.write(images, index: start + i, into: input + i * floats) }
+            let n = min(chunkSize, images.count - start), first = start, preprocessor = preprocessor
+            Parallel.forRanges(n, work: n * floats) { part in
+                for i in part { preprocessor.write(images, index: first + i, into: input + i * floats) }
+            }
             let logits = model.classify(input, count: n)
             for i in 0..<n where Int32(Self.argmax(logits + i * 10, classes: 10)) == labels[start + i] { correct += 1 }
             start += n
