@@ -82,8 +82,8 @@ public final class SharedArenas {
         control.publish(rank: gradientSegments.rank, round: round, low: low)
     }
 
-    /// The step's update (collective), from when this rank's backward is done: afterwards every rank's gradients are
-    /// summed into the one parameter arena's update, and every rank may start the next forward. Without clipping the
+    /// The step's update (collective), from when this rank's backward is done: afterwards the one parameter arena has
+    /// taken the step on the sum of every rank's gradients, and every rank may start the next forward. Without clipping the
     /// ranks' threads claim blocks as the type's comment says; with clipping the whole shard is summed first, for
     /// the norm (one Double allreduce over the shards), each rank then updating its own shard.
     public func update(_ optimizer: Optimizer, learningRate: Float, clipNorm: Double?) {
@@ -120,9 +120,10 @@ public final class SharedArenas {
             }
             claimsTaken = taken.load(ordering: .relaxed)
             optimizer.stepsTaken += 1
-            // Nobody uses the next round's counter in this one, and the barrier below publishes the reset.
-            if gradientSegments.rank == 0 { control.resetClaims(round: round + 1) }
         }
+        // Nobody uses the next round's counter in this one (its last claims ended before the previous round's final
+        // barrier), and the barrier below publishes the reset.
+        if gradientSegments.rank == 0 { control.resetClaims(round: round + 1) }
         round += 1
         synchronize()   // every block is updated before any rank's next forward
     }
