@@ -3,7 +3,8 @@
 
 usage: timeline-summary.py [--skip N] [--images-per-step M] TRACE.json...
 Steps 1..N are skipped (warm-up, first shard read). A step runs from its `data` span's start to the end
-of its `optimizer` span; `allreduce` is the wait for the gradient sum (the whole call with --allreduce single).
+of its `optimizer` span; `allreduce` is the wait for the gradient sum (the whole call with --allreduce single;
+with --allreduce shared the sums, and the wait for slower ranks, are inside `optimizer`).
 With --accumulate K, compute is the sum of the K passes' spans (and --images-per-step should be 2·K·B).
 """
 import argparse, collections, json
