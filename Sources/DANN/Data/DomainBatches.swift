@@ -179,7 +179,6 @@ public final class DomainBatches {
         let start = Date()
         sourceShard = nil
         targetShard = nil
-        let sourceRows = sourceIndices(epoch: epoch), targetRows = targetIndices(epoch: epoch)
         var loaded: (source: RawImages?, target: RawImages?) = (nil, nil)
         if let ready = pending, ready.epoch == epoch {
             ready.done.wait()
@@ -190,26 +189,26 @@ public final class DomainBatches {
             stale.done.wait()
             pending = nil
         }
-        sourceShard = try shard(source, rows: sourceRows, loaded: loaded.source, whole: &wholeSource)
-        targetShard = try shard(target, rows: targetRows, loaded: loaded.target, whole: &wholeTarget)
+        sourceShard = try shard(source, rows: { sourceIndices(epoch: epoch) }, loaded: loaded.source, whole: &wholeSource)
+        targetShard = try shard(target, rows: { targetIndices(epoch: epoch) }, loaded: loaded.target, whole: &wholeTarget)
         shardEpoch = epoch
         lastShardLoadSeconds = Date().timeIntervalSince(start)
         if prefetchNextEpoch { startPrefetch(epoch: epoch + 1) }
     }
 
-    /// One domain's images for an epoch whose positions use `rows` of `dataset`: picked from the kept split (read
-    /// whole the first time), else the prefetched shard, else the shard read now.
-    private func shard(_ dataset: DigitDataset, rows: [Int], loaded: RawImages?, whole: inout RawImages?) throws -> Shard {
+    /// One domain's images for an epoch whose positions use `rows()` of `dataset`: picked from the kept split (read
+    /// whole the first time), else the prefetched shard (whose rows the prefetch already chose), else the shard read now.
+    private func shard(_ dataset: DigitDataset, rows: () -> [Int], loaded: RawImages?, whole: inout RawImages?) throws -> Shard {
         if keepsWhole(dataset) {
             if whole == nil {
                 whole = try dataset.load(indices: Array(0..<dataset.count))
                 fileLoads += 1
             }
-            return Shard(images: whole!, rows: rows)
+            return Shard(images: whole!, rows: rows())
         }
         if let loaded { return Shard(images: loaded, rows: nil) }
         fileLoads += 1
-        return Shard(images: try dataset.load(indices: rows), rows: nil)
+        return Shard(images: try dataset.load(indices: rows()), rows: nil)
     }
 
     private func startPrefetch(epoch: Int) {

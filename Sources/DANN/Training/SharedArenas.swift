@@ -175,7 +175,9 @@ private struct UpdateControl {
     private static let wordsPerLine = 8
 
     /// Floats the control words take for `ranks` ranks.
-    static func floats(ranks: Int) -> Int { (ranks + 2) * wordsPerLine * 2 }
+    static func floats(ranks: Int) -> Int {
+        (ranks + 2) * wordsPerLine * MemoryLayout<Int>.stride / MemoryLayout<Float>.stride
+    }
 
     /// `memory` reads as zeros: no rank has published anything, and both counters are at 0.
     init(_ memory: UnsafeMutableRawPointer, ranks: Int) {
